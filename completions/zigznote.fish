@@ -1,0 +1,1 @@
+complete --command zigznote --no-files --arguments "(env _ZIGZNOTE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) zigznote)" --condition "env _ZIGZNOTE_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) zigznote"

@@ -1,0 +1,3 @@
+from zigznote.cli.app import main
+
+main()

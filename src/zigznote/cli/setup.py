@@ -1,0 +1,77 @@
+"""Top-level commands: init, doctor, status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zigznote.cli._context import get_app
+
+
+def init(
+    key_file: Annotated[
+        Path | None, typer.Option("--key-file", help="Keep the master key in this 0600 file instead of the OS keyring.")
+    ] = None,
+) -> None:
+    """Create the config file, the database (migrated) and the master key; safe to rerun.
+
+    Example: zigznote init --key-file ~/.local/share/zigznote/master.key
+    """
+    from zigznote.services import setup
+
+    app = get_app()
+    report = setup.init(app.settings, key_file=key_file)
+    if app.out.json:
+        app.out.item(report)
+        return
+    cfg, db, key = report["config"], report["database"], report["key"]
+    app.out.success(f"config   {cfg['path']} ({'created' if cfg['created'] else 'kept'})")
+    state = "created" if db["created"] else ("upgraded" if db["from"] != db["to"] else "up to date")
+    app.out.success(f"database {db['url']} ({state}, schema {db['to']})")
+    app.out.success(f"key      {key['source']} ({'created' if key['created'] else 'kept'}, id {key['key_id']})")
+
+
+def doctor() -> None:
+    """Check configuration, database, master key and engine settings; exit 6 if any fails.
+
+    Example: zigznote doctor
+    """
+    from zigznote.services import setup
+
+    app = get_app()
+    report = setup.doctor(app.settings)
+    if app.out.json:
+        app.out.item(report)
+    else:
+        for c in report["checks"]:
+            mark = "[green]ok[/green]  " if c["ok"] else "[red]FAIL[/red]"
+            app.out.console.print(f"{mark} {c['check']}: {c['detail']}", markup=True, highlight=False)
+            if not c["ok"] and c.get("hint"):
+                app.out.console.print(f"       hint: {c['hint']}", highlight=False)
+    if not report["ok"]:
+        raise typer.Exit(6)
+
+
+def status() -> None:
+    """Summarise what is stored and the state of the delivery queue.
+
+    Example: zigznote --json status
+    """
+    from zigznote.services import setup
+
+    app = get_app()
+    data = setup.status(app.db())
+    if app.out.json:
+        app.out.item(data)
+        return
+    flat = {k: v for k, v in data.items() if k != "deliveries"}
+    flat.update({f"deliveries {k}": v for k, v in data["deliveries"].items()})
+    app.out.item(flat, title="zigznote status")
+
+
+def register(root: typer.Typer) -> None:
+    root.command("init")(init)
+    root.command("doctor")(doctor)
+    root.command("status")(status)

@@ -1,0 +1,224 @@
+"""Effective configuration: flag > environment > config file > default.
+
+Every value remembers where it came from so ``zigznote config show`` can say it.
+Light on imports on purpose: the CLI builds a Settings object on every invocation,
+including ``--help`` and tab completion.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zigznote.errors import ConfigError, InvalidInput
+
+APP_NAME = "zigznote"
+
+
+def config_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / APP_NAME
+
+
+def data_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / APP_NAME
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    explicit = env.get("ZIGZNOTE_CONFIG")
+    return Path(explicit) if explicit else config_dir(env) / "config.toml"
+
+
+def default_db_url(env: Mapping[str, str]) -> str:
+    return f"sqlite:///{data_dir(env) / 'zigznote.db'}"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidInput(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise InvalidInput(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise InvalidInput(f"expected true/false, got {text!r}")
+
+
+def _seconds(text: str) -> float:
+    from zigznote.timeutil import parse_duration
+
+    return parse_duration(text)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    envs: tuple[str, ...]
+    default: Callable[[Mapping[str, str]], Any]
+    parse: Callable[[str], Any] = str
+    secret: bool = False
+    help: str = ""
+
+
+FIELDS: tuple[Field, ...] = (
+    Field(
+        "db_url",
+        ("ZIGZNOTE_DB", "ZIGZNOTE_DATABASE_URL"),
+        default_db_url,
+        help="database URL (sqlite:///path or postgresql+psycopg://…)",
+    ),
+    Field("org", ("ZIGZNOTE_ORG",), lambda env: None, help="default organization (slug or ID)"),
+    Field("output", ("ZIGZNOTE_OUTPUT",), lambda env: "human", help="human or json"),
+    Field(
+        "key_file",
+        ("ZIGZNOTE_KEY_FILE",),
+        lambda env: None,
+        help="master key file (0600), when not using the OS keyring",
+    ),
+    Field("keyring", ("ZIGZNOTE_KEYRING",), lambda env: True, _bool, help="look for the master key in the OS keyring"),
+    Field(
+        "retry_schedule",
+        ("ZIGZNOTE_RETRY_SCHEDULE",),
+        lambda env: "1s,5s,30s,5m,1h",
+        help="delays between delivery attempts",
+    ),
+    Field(
+        "disable_after",
+        ("ZIGZNOTE_DISABLE_AFTER",),
+        lambda env: 10,
+        _positive_int,
+        help="consecutive failed attempts before an endpoint is disabled",
+    ),
+    Field(
+        "lease_seconds",
+        ("ZIGZNOTE_LEASE_SECONDS",),
+        lambda env: 30.0,
+        _seconds,
+        help="how long a worker's claim on a delivery lasts",
+    ),
+    Field(
+        "attempt_timeout",
+        ("ZIGZNOTE_ATTEMPT_TIMEOUT",),
+        lambda env: 15.0,
+        _seconds,
+        help="total timeout of one delivery attempt",
+    ),
+    Field(
+        "webhook_allow_nets",
+        ("ZIGZNOTE_WEBHOOK_ALLOW_NETS",),
+        lambda env: "",
+        help="CIDRs webhooks may target despite the SSRF guard (development)",
+    ),
+)
+FIELD_BY_NAME = {f.name: f for f in FIELDS}
+
+
+@dataclass
+class Settings:
+    """Resolved configuration values with their source ("flag", "env:NAME", "file", "default")."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    config_path: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def describe(self) -> list[dict[str, Any]]:
+        rows = []
+        for f in FIELDS:
+            value = self.values.get(f.name)
+            if f.secret and value:
+                value = "****"
+            if f.name == "db_url" and isinstance(value, str):
+                value = mask_url(value)
+            rows.append({"name": f.name, "value": value, "source": self.sources.get(f.name)})
+        return rows
+
+
+def mask_url(url: str) -> str:
+    """Hide a password inside a database URL (``postgresql://u:****@h/db``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, at, host = rest.rpartition("@")
+    user, colon, _password = creds.partition(":")
+    return f"{scheme}://{user}{':****' if colon else ''}{at}{host}"
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(FIELD_BY_NAME))
+    if unknown:
+        raise ConfigError(
+            f"config file {path} has unknown setting(s): {', '.join(unknown)}",
+            hint=f"known settings: {', '.join(FIELD_BY_NAME)}",
+        )
+    return data
+
+
+def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ) if env is None else dict(env)
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    path = default_config_path(env)
+    file_values = read_config_file(path)
+    settings = Settings(config_path=path, env=env)
+    for f in FIELDS:
+        if f.name in flags:
+            value, source = flags[f.name], "flag"
+        elif (env_name := next((e for e in f.envs if env.get(e)), None)) is not None:
+            try:
+                value, source = f.parse(env[env_name]), f"env:{env_name}"
+            except InvalidInput as exc:
+                raise ConfigError(f"{env_name}: {exc.message}") from None
+        elif f.name in file_values:
+            raw = file_values[f.name]
+            try:
+                value = f.parse(raw) if isinstance(raw, str) and f.parse is not str else raw
+            except InvalidInput as exc:
+                raise ConfigError(f"{path}: {f.name}: {exc.message}") from None
+            source = "file"
+        else:
+            value, source = f.default(env), "default"
+        settings.values[f.name] = value
+        settings.sources[f.name] = source
+    if settings.values["output"] not in {"human", "json"}:
+        raise ConfigError(f"ZIGZNOTE_OUTPUT must be 'human' or 'json', not {settings.values['output']!r}")
+    return settings
+
+
+def write_config_file(path: Path, values: Mapping[str, Any]) -> None:
+    """Write a small flat TOML file (our settings are strings, numbers and booleans)."""
+    lines = ["# zigznote configuration; environment variables and flags override these."]
+    for key, value in values.items():
+        if isinstance(value, bool):
+            rendered = "true" if value else "false"
+        elif isinstance(value, int | float):
+            rendered = str(value)
+        else:
+            rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        lines.append(f"{key} = {rendered}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,6 @@
+"""The migration chain as constants, so the schema gate on every command does not
+have to import Alembic and parse the migration scripts (a test keeps these in step
+with the scripts in ``versions/``)."""
+
+KNOWN_REVISIONS = ("0001_foundation", "0002_webhooks")
+HEAD_REVISION = KNOWN_REVISIONS[-1]

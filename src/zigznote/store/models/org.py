@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from zigznote.store.models._base import created_at, updated_at
+
+
+class Organization(SQLModel, table=True):
+    __tablename__ = "organization"
+
+    id: str = Field(primary_key=True, max_length=40)
+    slug: str = Field(max_length=63, unique=True, index=True)
+    name: str = Field(max_length=200)
+    created_at: datetime = created_at()
+    updated_at: datetime = updated_at()
