@@ -9,13 +9,26 @@ from zigznote.store.models._base import created_at, text_column, timestamp, upda
 
 # Delivery states. A claim is a lease: the engine sets status=delivering, a fresh
 # claim_token and next_attempt_at = lease expiry. An expired lease is therefore just
-# "due" again, and one index on (status, next_attempt_at) serves every claim.
+# "due" again, and one partial index over the active rows, ordered by next_attempt_at,
+# serves every claim. Finished rows (the vast majority) stay out of that index, so a
+# claim costs the same with a million delivered rows as with a thousand.
 PENDING = "pending"
 DELIVERING = "delivering"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 HELD = "held"  # endpoint disabled: waits, never dropped; `webhooks enable` releases it
 STATUSES = (PENDING, DELIVERING, SUCCEEDED, FAILED, HELD)
+ACTIVE_SQL = sa.text("status IN ('pending', 'delivering')")
+
+# What the engine runs for a row. Webhook POSTs today; integration auto-actions
+# (Slack auto-send, HubSpot auto-sync) become further kinds with their own handler,
+# sharing claims, leases, retries and attempt history.
+KIND_WEBHOOK = "webhook"
+
+# Why an attempt happened (recorded on each DeliveryAttempt).
+TRIGGER_SCHEDULED = "scheduled"
+TRIGGER_MANUAL = "manual"
+TRIGGER_TEST = "test"
 
 
 class Delivery(SQLModel, table=True):
@@ -24,7 +37,7 @@ class Delivery(SQLModel, table=True):
     __tablename__ = "webhook_delivery"
     __table_args__ = (
         sa.UniqueConstraint("event_id", "webhook_id", name="uq_delivery_event_webhook"),
-        sa.Index("ix_delivery_due", "status", "next_attempt_at"),
+        sa.Index("ix_delivery_due", "next_attempt_at", sqlite_where=ACTIVE_SQL, postgresql_where=ACTIVE_SQL),
         sa.Index("ix_delivery_webhook_created", "webhook_id", "created_at"),
     )
 
@@ -32,8 +45,13 @@ class Delivery(SQLModel, table=True):
     org_id: str = Field(foreign_key="organization.id", max_length=40)
     event_id: str = Field(foreign_key="event.id", max_length=40)
     webhook_id: str = Field(foreign_key="webhook.id", max_length=40)
+    kind: str = Field(default=KIND_WEBHOOK, max_length=32)
     status: str = Field(default=PENDING, max_length=16)
-    attempts: int = Field(default=0)
+    attempts: int = Field(default=0)  # every attempt ever made
+    # Attempts in the current retry cycle: indexes the retry schedule. A manual retry or
+    # replay starts a new cycle, so it gets the whole schedule again.
+    cycle_attempts: int = Field(default=0)
+    next_trigger: str = Field(default=TRIGGER_SCHEDULED, max_length=16)
     next_attempt_at: datetime | None = timestamp()
     claim_token: str | None = Field(default=None, max_length=40)
     last_status_code: int | None = None

@@ -67,8 +67,11 @@ def upgrade() -> None:
         sa.Column("org_id", sa.String(length=40), nullable=False),
         sa.Column("event_id", sa.String(length=40), nullable=False),
         sa.Column("webhook_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("cycle_attempts", sa.Integer(), nullable=False),
+        sa.Column("next_trigger", sa.String(length=16), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(), nullable=True),
         sa.Column("claim_token", sa.String(length=40), nullable=True),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
@@ -93,7 +96,13 @@ def upgrade() -> None:
     )
 
     with op.batch_alter_table("webhook_delivery", schema=None) as batch_op:
-        batch_op.create_index("ix_delivery_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index(
+            "ix_delivery_due",
+            ["next_attempt_at"],
+            unique=False,
+            sqlite_where=sa.text("status IN ('pending', 'delivering')"),
+            postgresql_where=sa.text("status IN ('pending', 'delivering')"),
+        )
         batch_op.create_index("ix_delivery_webhook_created", ["webhook_id", "created_at"], unique=False)
 
     op.create_table(

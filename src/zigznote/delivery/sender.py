@@ -1,0 +1,127 @@
+"""The HTTP edge of the delivery engine (aiohttp).
+
+One shared ``ClientSession`` per process: keep-alive, explicit connect and total
+timeouts, redirects never followed, and a resolver that applies the SSRF guard to
+every address a hostname resolves to *at connect time* (a name that re-points to a
+private address after the webhook was created is still refused). aiohttp errors are
+translated here into an ``AttemptResult``; nothing above sees an aiohttp exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+
+from zigznote.delivery.result import RESPONSE_EXCERPT_BYTES, AttemptResult
+from zigznote.errors import InvalidInput
+from zigznote.webhooks.ssrf import AllowNets, check_address
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolve with the default resolver, then refuse any disallowed address."""
+
+    def __init__(self, allow_nets: AllowNets) -> None:
+        self._inner = aiohttp.ThreadedResolver()
+        self._allow_nets = allow_nets
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
+        infos = await self._inner.resolve(host, port, family)
+        for info in infos:
+            check_address(info["host"], self._allow_nets)  # raises InvalidInput → attempt error
+        return infos
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def make_session(
+    *, allow_nets: AllowNets, limit: int = 100, limit_per_host: int = 0, timeout: float = 15.0
+) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        limit=limit,
+        limit_per_host=limit_per_host,
+        resolver=GuardedResolver(allow_nets),
+        ttl_dns_cache=10,
+        enable_cleanup_closed=True,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0)),
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),
+    )
+
+
+def _check_literal_host(url: str, allow_nets: AllowNets) -> None:
+    # An IP-literal URL never reaches the resolver, so guard it here.
+    from yarl import URL
+
+    host = URL(url).host or ""
+    try:
+        import ipaddress
+
+        ipaddress.ip_address(host)
+    except ValueError:
+        return
+    check_address(host, allow_nets)
+
+
+async def post(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    allow_nets: AllowNets = None,
+    timeout: float | None = None,
+) -> AttemptResult:
+    started = time.perf_counter()
+
+    def elapsed() -> int:
+        return int((time.perf_counter() - started) * 1000)
+
+    try:
+        _check_literal_host(url, allow_nets)
+        kwargs: dict[str, Any] = {"data": body, "headers": dict(headers), "allow_redirects": False}
+        if timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0))
+        async with session.post(url, **kwargs) as resp:
+            raw = await resp.content.read(RESPONSE_EXCERPT_BYTES)
+            excerpt = raw.decode("utf-8", "replace") if raw else None
+            error = None
+            if 300 <= resp.status < 400:
+                error = f"redirect to {resp.headers.get('Location', '?')} not followed"
+            elif not 200 <= resp.status < 300:
+                error = f"HTTP {resp.status}"
+            return AttemptResult(resp.status, error, elapsed(), excerpt, resp.headers.get("Retry-After"))
+    except InvalidInput as exc:
+        return AttemptResult(None, f"refused by SSRF guard: {exc.message}", elapsed())
+    except TimeoutError:
+        return AttemptResult(None, "timed out", elapsed())
+    except aiohttp.ClientConnectorError as exc:
+        inner = exc.os_error
+        if isinstance(inner, InvalidInput):
+            return AttemptResult(None, f"refused by SSRF guard: {inner.message}", elapsed())
+        return AttemptResult(None, f"connection failed: {exc.os_error.strerror or exc}", elapsed())
+    except aiohttp.ClientError as exc:
+        return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500], elapsed())
+    except OSError as exc:
+        return AttemptResult(None, f"network error: {exc}"[:500], elapsed())
+
+
+def send_once(
+    url: str, body: bytes, headers: Mapping[str, str], *, allow_nets: AllowNets = None, timeout: float = 15.0
+) -> AttemptResult:
+    """One POST outside the engine (``webhooks test``), with the same guard and rules."""
+
+    async def run() -> AttemptResult:
+        async with make_session(allow_nets=allow_nets, limit=1, timeout=timeout) as session:
+            return await post(session, url, body, headers, allow_nets=allow_nets)
+
+    return asyncio.run(run())

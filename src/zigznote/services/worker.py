@@ -1,0 +1,69 @@
+"""Running the delivery engine: configuration from settings, signals, one asyncio run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from zigznote.config import Settings
+from zigznote.delivery.engine import EngineConfig, Stats, Worker
+from zigznote.delivery.retry import RetryPolicy, parse_schedule
+from zigznote.errors import EXIT_INTERRUPTED, ConfigError, InvalidInput
+from zigznote.store.engine import Database
+from zigznote.vault import Vault
+from zigznote.webhooks.ssrf import parse_allow_nets
+
+
+def engine_config(settings: Settings, **overrides: Any) -> EngineConfig:
+    try:
+        policy = RetryPolicy(schedule=parse_schedule(settings.retry_schedule), disable_after=settings.disable_after)
+        nets = parse_allow_nets(settings.webhook_allow_nets)
+    except InvalidInput as exc:
+        raise ConfigError(exc.message, hint=exc.hint) from None
+    values: dict[str, Any] = {
+        "policy": policy,
+        "lease_seconds": settings.lease_seconds,
+        "attempt_timeout": settings.attempt_timeout,
+        "allow_nets": nets,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    config = EngineConfig(**values)
+    config.validate()
+    return config
+
+
+def run(
+    db: Database,
+    vault: Vault,
+    config: EngineConfig,
+    *,
+    once: bool = False,
+    max_seconds: float | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+    handle_signals: bool = True,
+) -> Stats:
+    """Run a worker to completion. SIGINT/SIGTERM stop it gracefully; a second one
+    exits at once (leases then expire and other workers take the work over)."""
+
+    async def main() -> Stats:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals_seen = 0
+
+        def on_signal() -> None:
+            nonlocal signals_seen
+            signals_seen += 1
+            if signals_seen > 1:
+                os._exit(EXIT_INTERRUPTED)
+            stop.set()
+
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, on_signal)
+        worker = Worker(db, vault, config, on_event=on_event)
+        return await worker.run(once=once, max_seconds=max_seconds, stop=stop)
+
+    return asyncio.run(main())

@@ -1,0 +1,44 @@
+"""The bytes and headers of one webhook request.
+
+The body is built from the stored event alone, so every retry of a delivery sends
+identical bytes; only ``webhook-timestamp`` and the signature change per attempt.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from zigznote.timeutil import iso
+from zigznote.webhooks.signing import signed_headers
+
+USER_AGENT = "zigznote-webhooks/1"
+
+# Headers a customer may not override: they carry the contract.
+RESERVED_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature", "content-type",
+                              "content-length", "host", "user-agent"})
+
+
+def envelope(event_id: str, type_: str, created_at: datetime, org_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": event_id, "type": type_, "created_at": iso(created_at), "org": org_id, "data": dict(data)}
+
+
+def body_bytes(event_id: str, type_: str, created_at: datetime, org_id: str, data: Mapping[str, Any]) -> bytes:
+    doc = envelope(event_id, type_, created_at, org_id, data)
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def request_headers(
+    msg_id: str,
+    timestamp: int,
+    body: bytes,
+    secrets: Sequence[str],
+    custom: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    headers = {k: v for k, v in (custom or {}).items() if k.lower() not in RESERVED_HEADERS}
+    headers["content-type"] = "application/json"
+    headers["user-agent"] = USER_AGENT
+    headers.update(signed_headers(secrets, msg_id, timestamp, body))
+    return headers
