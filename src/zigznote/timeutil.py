@@ -70,9 +70,7 @@ def parse_duration(text: str) -> float:
     if not raw:
         raise InvalidInput("Invalid duration: it is empty.", hint=_DURATION_HINT)
     if raw.startswith("-"):
-        raise InvalidInput(
-            f"Invalid duration {text!r}: durations cannot be negative.", hint=_DURATION_HINT
-        )
+        raise InvalidInput(f"Invalid duration {text!r}: durations cannot be negative.", hint=_DURATION_HINT)
     lowered = raw.lower()
     if _BARE_NUMBER_RE.fullmatch(lowered):
         return float(lowered)
@@ -84,8 +82,7 @@ def parse_duration(text: str) -> float:
         match = _COMPONENT_RE.match(lowered, pos)
         if match is None:
             raise InvalidInput(
-                f"Invalid duration {text!r}: cannot read {raw[pos:]!r} "
-                f"(known units: {', '.join(_UNITS)}).",
+                f"Invalid duration {text!r}: cannot read {raw[pos:]!r} (known units: {', '.join(_UNITS)}).",
                 hint=_DURATION_HINT,
             )
         number, unit = match.group(1), match.group(2)

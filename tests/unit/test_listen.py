@@ -73,8 +73,8 @@ class Listener:
 
 @contextmanager
 def listening(options: ListenOptions) -> Iterator[Listener]:
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
+    loops: list[asyncio.AbstractEventLoop] = []
+    stops: list[asyncio.Event] = []
     ready = threading.Event()
     ports: list[int] = []
     errors: list[BaseException] = []
@@ -88,14 +88,20 @@ def listening(options: ListenOptions) -> Iterator[Listener]:
     def on_event(event: ReceivedEvent) -> None:
         holder[0].record(event)
 
+    async def main() -> None:
+        stop = asyncio.Event()
+        loops.append(asyncio.get_running_loop())
+        stops.append(stop)
+        await serve(options, on_event, stop=stop, ready=on_ready)
+
     def run() -> None:
+        # asyncio.run, as the CLI will use it, in a thread so the test body can stay synchronous.
         try:
-            loop.run_until_complete(serve(options, on_event, stop=stop, ready=on_ready))
+            asyncio.run(main())
         except BaseException as exc:
             errors.append(exc)
         finally:
             ready.set()
-            loop.close()
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -107,7 +113,7 @@ def listening(options: ListenOptions) -> Iterator[Listener]:
     try:
         yield holder[0]
     finally:
-        loop.call_soon_threadsafe(stop.set)
+        loops[0].call_soon_threadsafe(stops[0].set)
         thread.join(timeout=10)
         assert not thread.is_alive(), "serve() did not return after stop was set"
         assert not errors, errors
@@ -240,11 +246,14 @@ def test_client_timeout_during_delay_is_still_reported() -> None:
 
 
 def test_ready_reports_the_real_port() -> None:
-    with (
-        listening(BASE) as listener,
-        socket.create_connection(("127.0.0.1", listener.port), timeout=2),
-    ):
-        pass
+    # port=0 binds an ephemeral port; ready() must report that one, not 0. A full request (rather
+    # than a bare connect) also lets the server finish with the connection before it stops.
+    with listening(BASE) as listener:
+        assert listener.port != 0
+        resp = httpx.get(f"http://127.0.0.1:{listener.port}/probe")
+        [event] = listener.wait_events(1)
+    assert resp.status_code == 200
+    assert (event.method, event.path, event.size) == ("GET", "/probe", 0)
 
 
 def test_port_in_use_is_invalid_input() -> None:

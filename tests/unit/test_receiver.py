@@ -30,9 +30,7 @@ def post(url: str, body: bytes = b"{}", headers: dict[str, str] | None = None) -
 def test_records_requests_and_answers_200_by_default() -> None:
     with Receiver() as r:
         assert r.url == f"http://127.0.0.1:{r.port}/hook"
-        status = post(
-            r.url, b'{"a": 1}', {"Webhook-Id": "msg_1", "Content-Type": "application/json"}
-        )
+        status = post(r.url, b'{"a": 1}', {"Webhook-Id": "msg_1", "Content-Type": "application/json"})
         assert status == 200
         assert r.wait_for(1, timeout=5)
         [req] = r.requests

@@ -171,9 +171,7 @@ def test_parse_retry_after_default_now_is_current_time() -> None:
     assert value is not None and 590 <= value <= 600
 
 
-@pytest.mark.parametrize(
-    "value", ["", "soon", "-5", "nan", "inf", "Thu, 99 Foo 2026 99:99:99 GMT", "12 apples"]
-)
+@pytest.mark.parametrize("value", ["", "soon", "-5", "nan", "inf", "Thu, 99 Foo 2026 99:99:99 GMT", "12 apples"])
 def test_parse_retry_after_garbage(value: str) -> None:
     assert parse_retry_after(value, now=NOW) is None
 
@@ -187,9 +185,7 @@ def test_retry_after_missing_or_garbage_keeps_schedule() -> None:
 def test_retry_after_within_bounds_is_honoured() -> None:
     policy = RetryPolicy()
     assert policy.retry_after_delay(30.0, "45", now=NOW) == 45.0
-    assert policy.retry_after_delay(30.0, http_date(NOW + timedelta(seconds=50)), now=NOW) == (
-        pytest.approx(50.0)
-    )
+    assert policy.retry_after_delay(30.0, http_date(NOW + timedelta(seconds=50)), now=NOW) == (pytest.approx(50.0))
 
 
 def test_retry_after_clamped_up_to_schedule() -> None:

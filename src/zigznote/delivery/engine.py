@@ -351,7 +351,9 @@ class Worker:
         while not stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 return
-            free = cfg.concurrency - len(self._inflight)
+            # Results not yet written count as in flight: a crash loses them, so they are
+            # what bounds the duplicates a crash can cause.
+            free = cfg.concurrency - len(self._inflight) - len(self._results)
             if free <= 0:
                 await self._wait(stop, timeout=cfg.poll_interval)
                 continue

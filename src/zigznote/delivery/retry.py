@@ -81,17 +81,13 @@ class RetryPolicy:
         # Frozen dataclass: normalize a list passed by a caller into the declared tuple.
         schedule = tuple(float(delay) for delay in self.schedule)
         if any(not math.isfinite(delay) or delay < 0 for delay in schedule):
-            raise InvalidInput(
-                f"Invalid retry schedule {schedule!r}: delays must be finite and not negative."
-            )
+            raise InvalidInput(f"Invalid retry schedule {schedule!r}: delays must be finite and not negative.")
         object.__setattr__(self, "schedule", schedule)
         # jitter >= 1 could produce a zero or negative delay, i.e. a retry storm.
         if not (0.0 <= self.jitter < 1.0):
             raise InvalidInput(f"Invalid retry jitter {self.jitter!r}: must be in [0, 1).")
         if isinstance(self.disable_after, bool) or self.disable_after < 1:
-            raise InvalidInput(
-                f"Invalid disable-after value {self.disable_after!r}: must be at least 1."
-            )
+            raise InvalidInput(f"Invalid disable-after value {self.disable_after!r}: must be at least 1.")
 
     @property
     def max_attempts(self) -> int:

@@ -65,15 +65,12 @@ class ListenOptions:
         if not isinstance(self.port, int) or not (0 <= self.port <= 65535):
             raise InvalidInput(f"Invalid port {self.port!r}: must be between 0 and 65535.")
         if self.path is not None and not self.path.startswith("/"):
-            raise InvalidInput(
-                f"Invalid path {self.path!r}: must start with '/'.", hint="For example --path /hook"
-            )
+            raise InvalidInput(f"Invalid path {self.path!r}: must start with '/'.", hint="For example --path /hook")
         for name in ("status", "fail_status"):
             value = getattr(self, name)
             if not isinstance(value, int) or not (200 <= value <= 599):
                 raise InvalidInput(
-                    f"Invalid {name.replace('_', '-')} {value!r}: must be an HTTP status "
-                    "between 200 and 599."
+                    f"Invalid {name.replace('_', '-')} {value!r}: must be an HTTP status between 200 and 599."
                 )
         if not (0.0 <= self.fail_rate <= 1.0):
             raise InvalidInput(f"Invalid fail rate {self.fail_rate!r}: must be between 0 and 1.")
@@ -136,9 +133,7 @@ def _make_handler(
         else:
             if options.secret is not None:
                 try:
-                    signing.verify(
-                        options.secret, request.headers, body, tolerance=options.tolerance
-                    )
+                    signing.verify(options.secret, request.headers, body, tolerance=options.tolerance)
                     signature = "valid"
                 except SignatureInvalid as exc:
                     signature = "invalid"
@@ -222,3 +217,6 @@ async def serve(
         await stop.wait()
     finally:
         await runner.cleanup()
+        # Closing a transport only schedules the socket close on the loop; give it one turn so
+        # serve() leaves no open socket behind even if the caller closes its loop right away.
+        await asyncio.sleep(0)
