@@ -50,8 +50,8 @@ def add_webhook(db: Database, vault: Vault, org_id: str, url: str, *, events: Se
     return webhook_id, secret
 
 
-def emit(db: Database, org_id: str, webhook_ids: Sequence[str], count: int, *, type_: str = "meeting.ended",
-         status: str = "pending") -> list[str]:
+def emit(db: Database, org_id: str, webhook_ids: Sequence[str | None], count: int, *,
+         type_: str = "meeting.ended", status: str = "pending", kind: str = "webhook") -> list[str]:
     """``count`` events, each with one delivery per webhook, due now. Returns delivery IDs."""
     now = utcnow()
     events: list[dict[str, Any]] = []
@@ -63,7 +63,7 @@ def emit(db: Database, org_id: str, webhook_ids: Sequence[str], count: int, *, t
         for webhook_id in webhook_ids:
             deliveries.append({
                 "id": new_id("msg"), "org_id": org_id, "event_id": event_id, "webhook_id": webhook_id,
-                "kind": "webhook", "status": status, "attempts": 0, "cycle_attempts": 0,
+                "kind": kind, "status": status, "attempts": 0, "cycle_attempts": 0,
                 "next_trigger": "scheduled", "next_attempt_at": now, "created_at": now, "updated_at": now,
             })
     with db.engine.begin() as conn:

@@ -21,7 +21,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,6 +42,10 @@ from zigznote.webhooks.envelope import body_bytes, request_headers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# An integration job (Slack auto-send, HubSpot auto-sync, …): given its claim, do the
+# work and say how it went. Registered per kind; webhook POSTs are built in.
+JobHandler = Callable[[Claimed], Awaitable[AttemptResult]]
 
 WEBHOOK_CACHE_SECONDS = 5.0  # how stale a worker's view of an endpoint may get
 
@@ -127,9 +131,15 @@ class Endpoint:
 
 class Worker:
     def __init__(
-        self, db: Database, vault: Vault, config: EngineConfig, on_event: Callable[[dict[str, Any]], None] | None = None
+        self,
+        db: Database,
+        vault: Vault,
+        config: EngineConfig,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+        handlers: Mapping[str, JobHandler] | None = None,
     ) -> None:
         config.validate()
+        self.handlers: dict[str, JobHandler] = dict(handlers or {})
         self.db = db
         self.vault = vault
         self.config = config
@@ -190,7 +200,8 @@ class Worker:
             {
                 c.webhook_id
                 for c in claims
-                if c.webhook_id not in self._endpoints or self._endpoints[c.webhook_id].loaded_at < horizon
+                if c.webhook_id is not None
+                and (c.webhook_id not in self._endpoints or self._endpoints[c.webhook_id].loaded_at < horizon)
             }
         )
         if stale:
@@ -214,14 +225,34 @@ class Worker:
         self._results.append(outcome)
         self._results_ready.set()
 
+    async def _run_job(self, claim: Claimed) -> None:
+        attempted_at = utcnow()
+        started = time.perf_counter()
+        handler = self.handlers.get(claim.kind)
+        try:
+            if handler is None:
+                result = AttemptResult(None, f"no handler for job kind {claim.kind!r} in this worker", 0)
+            else:
+                result = await handler(claim)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a failing job is a failed attempt, retried like any other
+            log.exception("job %s failed", claim.id)
+            result = AttemptResult(
+                None, f"{type(exc).__name__}: {exc}"[:500], int((time.perf_counter() - started) * 1000)
+            )
+        outcome = queue.decide(claim, result, policy=self.config.policy, attempted_at=attempted_at, now=utcnow())
+        self._results.append(outcome)
+        self._results_ready.set()
+
     def _task_done(self, task: asyncio.Task[None]) -> None:
         claim = self._inflight.pop(task, None)
         if claim is not None:
-            left = self._per_endpoint.get(claim.webhook_id, 1) - 1
+            left = self._per_endpoint.get(claim.lane, 1) - 1
             if left <= 0:
-                self._per_endpoint.pop(claim.webhook_id, None)
+                self._per_endpoint.pop(claim.lane, None)
             else:
-                self._per_endpoint[claim.webhook_id] = left
+                self._per_endpoint[claim.lane] = left
         self.stats.in_flight = len(self._inflight)
         self._wake.set()
 
@@ -366,7 +397,7 @@ class Worker:
                 lease_seconds=cfg.lease_seconds,
                 now=now,
                 cutoff=min(cutoff, now) if cutoff else now,
-                exclude_webhooks=saturated,
+                exclude_lanes=saturated,
             )
             if not claims:
                 # Done only if nothing was left out of that claim: an endpoint excluded as
@@ -387,23 +418,33 @@ class Worker:
         over: list[Claimed] = []
         parked: list[Claimed] = []
         for claim in claims:
-            endpoint = self._endpoints.get(claim.webhook_id)
-            if endpoint is None:
-                continue  # deleted meanwhile (its deliveries went with it)
-            if not endpoint.enabled:
-                parked.append(claim)
-                continue
-            limit = endpoint.allowed_in_flight(cfg.per_endpoint, cfg.policy.disable_after)
-            if self._per_endpoint.get(claim.webhook_id, 0) >= limit:
-                over.append(claim)  # more than the endpoint's share: give it back for later
-                continue
-            body = bodies.get(claim.event_id)
-            if body is None:
-                body = bodies[claim.event_id] = body_bytes(
-                    claim.event_id, claim.event_type, claim.event_created_at, claim.org_id, claim.event_data
-                )
-            self._per_endpoint[claim.webhook_id] = self._per_endpoint.get(claim.webhook_id, 0) + 1
-            task = asyncio.create_task(self._deliver(session, claim, endpoint, body))
+            coro: Awaitable[None]
+            if claim.webhook_id is None:
+                # An integration job: its kind's handler does the work, with the same
+                # leases, retries and attempt history as a webhook POST.
+                if self._per_endpoint.get(claim.lane, 0) >= cfg.per_endpoint:
+                    over.append(claim)
+                    continue
+                coro = self._run_job(claim)
+            else:
+                endpoint = self._endpoints.get(claim.webhook_id)
+                if endpoint is None:
+                    continue  # deleted meanwhile (its deliveries went with it)
+                if not endpoint.enabled:
+                    parked.append(claim)
+                    continue
+                limit = endpoint.allowed_in_flight(cfg.per_endpoint, cfg.policy.disable_after)
+                if self._per_endpoint.get(claim.lane, 0) >= limit:
+                    over.append(claim)  # more than the endpoint's share: give it back for later
+                    continue
+                body = bodies.get(claim.event_id)
+                if body is None:
+                    body = bodies[claim.event_id] = body_bytes(
+                        claim.event_id, claim.event_type, claim.event_created_at, claim.org_id, claim.event_data
+                    )
+                coro = self._deliver(session, claim, endpoint, body)
+            self._per_endpoint[claim.lane] = self._per_endpoint.get(claim.lane, 0) + 1
+            task = asyncio.create_task(coro)
             self._inflight[task] = claim
             task.add_done_callback(self._task_done)
         self.stats.in_flight = len(self._inflight)
@@ -418,11 +459,9 @@ class Worker:
         cfg = self.config
         out = [w for w, n in self._per_endpoint.items() if n >= cfg.per_endpoint]
         for endpoint in self._endpoints.values():
-            if endpoint.failures and endpoint.id not in out:
-                if self._per_endpoint.get(endpoint.id, 0) >= endpoint.allowed_in_flight(
-                    cfg.per_endpoint, cfg.policy.disable_after
-                ):
-                    out.append(endpoint.id)
+            limit = endpoint.allowed_in_flight(cfg.per_endpoint, cfg.policy.disable_after)
+            if endpoint.failures and endpoint.id not in out and self._per_endpoint.get(endpoint.id, 0) >= limit:
+                out.append(endpoint.id)
         return out
 
     async def _wait(self, stop: asyncio.Event, *, timeout: float) -> None:

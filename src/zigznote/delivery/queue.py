@@ -41,7 +41,7 @@ from zigznote.store.models.delivery import (
 
 NOTIFY_CHANNEL = "zigznote_deliveries"
 
-_CLAIM_COLUMNS = "id, org_id, event_id, webhook_id, attempts, cycle_attempts, next_trigger"
+_CLAIM_COLUMNS = "id, org_id, event_id, webhook_id, kind, attempts, cycle_attempts, next_trigger"
 
 _CLAIM_SQLITE = f"""
 UPDATE webhook_delivery
@@ -104,7 +104,8 @@ class Claimed:
     id: str
     org_id: str
     event_id: str
-    webhook_id: str
+    webhook_id: str | None
+    kind: str
     attempts: int
     cycle_attempts: int
     trigger: str
@@ -112,6 +113,11 @@ class Claimed:
     event_type: str
     event_created_at: datetime
     event_data: dict[str, Any]
+
+    @property
+    def lane(self) -> str:
+        """The fairness key: one endpoint, or one kind of integration job."""
+        return self.webhook_id or self.kind
 
 
 @dataclass(slots=True)
@@ -133,7 +139,7 @@ def _exclude_clause(exclude: Sequence[str], params: dict[str, Any]) -> str:
     for i, webhook_id in enumerate(exclude):
         params[f"x{i}"] = webhook_id
         names.append(f":x{i}")
-    return f"AND webhook_id NOT IN ({', '.join(names)})"
+    return f"AND COALESCE(webhook_id, kind) NOT IN ({', '.join(names)})"
 
 
 def _json(value: Any) -> dict[str, Any]:
@@ -147,7 +153,7 @@ def claim(
     lease_seconds: float,
     now: datetime,
     cutoff: datetime | None = None,
-    exclude_webhooks: Sequence[str] = (),
+    exclude_lanes: Sequence[str] = (),
 ) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries (due at ``cutoff``, default now)."""
     token = _secrets.token_hex(12)
@@ -158,7 +164,7 @@ def claim(
         "cutoff": cutoff or now,
         "limit": limit,
     }
-    exclude = _exclude_clause(exclude_webhooks, params)
+    exclude = _exclude_clause(exclude_lanes, params)
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             rows = conn.execute(sa.text(_CLAIM_POSTGRES.format(exclude=exclude)), params).all()
@@ -168,6 +174,7 @@ def claim(
                     r.org_id,
                     r.event_id,
                     r.webhook_id,
+                    r.kind,
                     r.attempts,
                     r.cycle_attempts,
                     r.next_trigger,
@@ -198,6 +205,7 @@ def claim(
                 r.org_id,
                 r.event_id,
                 r.webhook_id,
+                r.kind,
                 r.attempts,
                 r.cycle_attempts,
                 r.next_trigger,
@@ -289,7 +297,8 @@ def _update_endpoint_health(
     """Consecutive-failure counters, in the order attempts completed, and auto-disable."""
     per_webhook: dict[str, list[Outcome]] = {}
     for o in outcomes:
-        per_webhook.setdefault(o.claimed.webhook_id, []).append(o)
+        if o.claimed.webhook_id is not None:  # integration jobs have no endpoint health
+            per_webhook.setdefault(o.claimed.webhook_id, []).append(o)
     reset_only: list[str] = []
     disabled: list[str] = []
     for webhook_id, items in per_webhook.items():

@@ -44,7 +44,8 @@ class Delivery(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     org_id: str = Field(foreign_key="organization.id", max_length=40)
     event_id: str = Field(foreign_key="event.id", max_length=40)
-    webhook_id: str = Field(foreign_key="webhook.id", max_length=40)
+    # Set for kind "webhook"; integration jobs name their target in their own payload.
+    webhook_id: str | None = Field(default=None, foreign_key="webhook.id", max_length=40)
     kind: str = Field(default=KIND_WEBHOOK, max_length=32)
     status: str = Field(default=PENDING, max_length=16)
     attempts: int = Field(default=0)  # every attempt ever made
@@ -72,7 +73,7 @@ class DeliveryAttempt(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=40)
     delivery_id: str = Field(foreign_key="webhook_delivery.id", max_length=40)
-    webhook_id: str = Field(foreign_key="webhook.id", max_length=40)
+    webhook_id: str | None = Field(default=None, foreign_key="webhook.id", max_length=40)
     attempt_number: int
     trigger: str = Field(max_length=16)  # scheduled | manual | test
     attempted_at: datetime = timestamp(nullable=False)
