@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -17,8 +18,15 @@ from zigznote.store.engine import Database
 from zigznote.vault import Vault
 
 
-def run_until(db: Database, vault: Vault, config: EngineConfig, done: Callable[[], bool], *,
-              timeout: float = 10.0, events: list[dict[str, Any]] | None = None) -> Stats:
+def run_until(
+    db: Database,
+    vault: Vault,
+    config: EngineConfig,
+    done: Callable[[], bool],
+    *,
+    timeout: float = 10.0,
+    events: list[dict[str, Any]] | None = None,
+) -> Stats:
     """Run a worker until ``done()`` holds (checked every 50 ms) or ``timeout``."""
 
     async def main() -> Stats:
@@ -49,8 +57,9 @@ def test_success_is_signed_recorded_and_final(engine_db: Database, vault: Vault)
         wh, secret = factory.add_webhook(engine_db, vault, org, r.url, headers={"X-Tenant": "acme"})
         [msg] = factory.emit(engine_db, org, [wh], 1)
         events: list[dict[str, Any]] = []
-        stats = run_until(engine_db, vault, fast_config(), lambda: status_of(engine_db, msg) == "succeeded",
-                          events=events)
+        stats = run_until(
+            engine_db, vault, fast_config(), lambda: status_of(engine_db, msg) == "succeeded", events=events
+        )
         assert r.wait_for(1)
         req = r.requests[0]
     assert stats.delivered == 1
@@ -63,7 +72,11 @@ def test_success_is_signed_recorded_and_final(engine_db: Database, vault: Vault)
     assert (row.status, row.attempts, row.last_status_code, row.claim_token) == ("succeeded", 1, 200, None)
     [attempt] = factory.attempts(engine_db, msg)
     assert (attempt.attempt_number, attempt.status_code, attempt.trigger, attempt.response_excerpt) == (
-        1, 200, "scheduled", "ok")
+        1,
+        200,
+        "scheduled",
+        "ok",
+    )
     assert [e["outcome"] for e in events if e["event"] == "attempt"] == ["succeeded"]
 
 
@@ -156,7 +169,7 @@ def test_attempt_times_follow_the_schedule(sqlite_db: Database, vault: Vault) ->
         run_until(sqlite_db, vault, fast_config(), lambda: status_of(sqlite_db, msg) == "failed")
         times = [q.received_at for q in r.requests]
     assert len(times) == 4  # first attempt + 3 scheduled retries, then failed
-    for gap, step in zip([b - a for a, b in zip(times, times[1:], strict=False)], (0.2, 0.4, 0.8), strict=True):
+    for gap, step in zip([b - a for a, b in itertools.pairwise(times)], (0.2, 0.4, 0.8), strict=True):
         assert step * 0.8 - 0.01 <= gap <= step * 1.2 + 0.25, (gap, step)
     row = factory.deliveries(sqlite_db)[msg]
     assert (row.status, row.attempts, row.next_attempt_at) == ("failed", 4, None)
@@ -181,16 +194,29 @@ def test_ten_consecutive_failures_disable_and_enable_releases(engine_db: Databas
         import sqlalchemy as sa
 
         with engine_db.engine.begin() as conn:
-            conn.execute(sa.text("UPDATE webhook SET enabled = :t, consecutive_failures = 0, disabled_reason = NULL,"
-                                 " disabled_at = NULL WHERE id = :id"), {"t": True, "id": wh})
-            conn.execute(sa.text("UPDATE webhook_delivery SET status = 'pending', next_attempt_at = :now "
-                                 "WHERE webhook_id = :id AND status = 'held'"),
-                         {"id": wh, "now": factory.utcnow()})
+            conn.execute(
+                sa.text(
+                    "UPDATE webhook SET enabled = :t, consecutive_failures = 0, disabled_reason = NULL,"
+                    " disabled_at = NULL WHERE id = :id"
+                ),
+                {"t": True, "id": wh},
+            )
+            conn.execute(
+                sa.text(
+                    "UPDATE webhook_delivery SET status = 'pending', next_attempt_at = :now "
+                    "WHERE webhook_id = :id AND status = 'held'"
+                ),
+                {"id": wh, "now": factory.utcnow()},
+            )
         r.clear()
         r.set_default(200)
         all_msgs = set(msgs + later)
-        run_until(engine_db, vault, fast_config(),
-                  lambda: all(factory.deliveries(engine_db)[m].status == "succeeded" for m in all_msgs))
+        run_until(
+            engine_db,
+            vault,
+            fast_config(),
+            lambda: all(factory.deliveries(engine_db)[m].status == "succeeded" for m in all_msgs),
+        )
         assert {q.headers["webhook-id"] for q in r.requests} == all_msgs
 
 
@@ -202,9 +228,13 @@ def test_slow_endpoint_does_not_stall_fast_ones(sqlite_db: Database, vault: Vaul
         factory.emit(sqlite_db, org, [slow_wh], 50)  # due first: at the head of the queue
         fast_msgs = factory.emit(sqlite_db, org, [fast_wh], 50)
         cfg = fast_config(concurrency=20, per_endpoint=4, batch=20)
-        run_until(sqlite_db, vault, cfg,
-                  lambda: all(factory.deliveries(sqlite_db)[m].status == "succeeded" for m in fast_msgs),
-                  timeout=8.0)
+        run_until(
+            sqlite_db,
+            vault,
+            cfg,
+            lambda: all(factory.deliveries(sqlite_db)[m].status == "succeeded" for m in fast_msgs),
+            timeout=8.0,
+        )
         assert fast.count == 50
         assert slow.count <= 4 * 3  # at most per_endpoint in flight at a time, ~1 s each
 
@@ -226,8 +256,7 @@ def test_ssrf_guard_applies_at_connect_time(sqlite_db: Database, vault: Vault) -
         # The webhook was stored when it was allowed; the engine now runs without the allow-list
         wh, _ = factory.add_webhook(sqlite_db, vault, org, r.url.replace("127.0.0.1", "localhost"))
         [msg] = factory.emit(sqlite_db, org, [wh], 1)
-        run_until(sqlite_db, vault, fast_config(allow_nets=None),
-                  lambda: len(factory.attempts(sqlite_db, msg)) >= 1)
+        run_until(sqlite_db, vault, fast_config(allow_nets=None), lambda: len(factory.attempts(sqlite_db, msg)) >= 1)
         assert r.count == 0
     attempt = factory.attempts(sqlite_db, msg)[0]
     assert attempt.error.startswith("refused by SSRF guard")

@@ -43,7 +43,11 @@ def test_a_job_kind_runs_with_retries_and_history(engine_db: Database, vault: Va
     assert calls[0].event_type == "summary.ready" and calls[0].event_data["meeting_id"] == "mtg_0"
     first, second = factory.attempts(engine_db, job)
     assert (first.error, first.webhook_id, second.status_code, second.attempt_number) == (
-        "slack: ratelimited", None, 200, 2)
+        "slack: ratelimited",
+        None,
+        200,
+        2,
+    )
 
 
 def test_a_kind_without_handler_is_retried_then_failed_never_dropped(sqlite_db: Database, vault: Vault) -> None:

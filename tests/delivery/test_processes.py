@@ -21,23 +21,26 @@ from zigznote.vault import Vault
 
 def _env(db: Database, master_key: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZIGZNOTE_")}
-    env.update({
-        "ZIGZNOTE_DB": db.engine.url.render_as_string(hide_password=False),
-        "ZIGZNOTE_MASTER_KEY": master_key,
-        "ZIGZNOTE_KEYRING": "0",
-        "ZIGZNOTE_WEBHOOK_ALLOW_NETS": "127.0.0.0/8",
-        "ZIGZNOTE_ATTEMPT_TIMEOUT": "2s",
-        "ZIGZNOTE_LEASE_SECONDS": "7s",
-        "ZIGZNOTE_RETRY_SCHEDULE": "0.2s,0.5s,1s",
-    })
+    env.update(
+        {
+            "ZIGZNOTE_DB": db.engine.url.render_as_string(hide_password=False),
+            "ZIGZNOTE_MASTER_KEY": master_key,
+            "ZIGZNOTE_KEYRING": "0",
+            "ZIGZNOTE_WEBHOOK_ALLOW_NETS": "127.0.0.0/8",
+            "ZIGZNOTE_ATTEMPT_TIMEOUT": "2s",
+            "ZIGZNOTE_LEASE_SECONDS": "7s",
+            "ZIGZNOTE_RETRY_SCHEDULE": "0.2s,0.5s,1s",
+        }
+    )
     env.update(extra)
     return env
 
 
 def _worker(env: dict[str, str], tmp: Path, *args: str) -> subprocess.Popen[bytes]:
     log = open(tmp / f"worker-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 (closed with the process)
-    return subprocess.Popen([sys.executable, "-m", "zigznote", "-q", "worker", "run", *args],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "zigznote", "-q", "worker", "run", *args], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
 def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
@@ -81,14 +84,16 @@ def test_sigkill_twice_loses_nothing(sqlite_db: Database, vault: Vault, master_k
     assert duplicates <= 2 * concurrency  # at most what was in flight at each kill
 
 
-def test_sigterm_exits_0_and_leaves_nothing_leased(sqlite_db: Database, vault: Vault, master_key: str,
-                                                 tmp_path: Path) -> None:
+def test_sigterm_exits_0_and_leaves_nothing_leased(
+    sqlite_db: Database, vault: Vault, master_key: str, tmp_path: Path
+) -> None:
     org = factory.add_org(sqlite_db)
     with Receiver(default=Reply(200, delay=0.3)) as r:
         wh, _ = factory.add_webhook(sqlite_db, vault, org, r.url)
         factory.emit(sqlite_db, org, [wh], 300)
-        proc = _worker(_env(sqlite_db, master_key), tmp_path, "--concurrency", "20", "--per-endpoint", "20",
-                       "--grace", "5s")
+        proc = _worker(
+            _env(sqlite_db, master_key), tmp_path, "--concurrency", "20", "--per-endpoint", "20", "--grace", "5s"
+        )
         assert _wait(lambda: r.count >= 40, 30)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0

@@ -36,41 +36,82 @@ def add_org(db: Database, slug: str = "acme") -> str:
     return org_id
 
 
-def add_webhook(db: Database, vault: Vault, org_id: str, url: str, *, events: Sequence[str] = ("*",),
-                secret: str | None = None, headers: dict[str, str] | None = None) -> tuple[str, str]:
+def add_webhook(
+    db: Database,
+    vault: Vault,
+    org_id: str,
+    url: str,
+    *,
+    events: Sequence[str] = ("*",),
+    secret: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[str, str]:
     webhook_id = new_id("wh")
     secret = secret or generate_secret()
     with db.session() as s:
-        s.add(Webhook(
-            id=webhook_id, org_id=org_id, name="test", url=url, event_types=list(events),
-            secret_enc=vault.encrypt(secret, table="webhook", row=webhook_id, field="secret_enc"),
-            headers_enc=vault.encrypt(json.dumps(headers), table="webhook", row=webhook_id, field="headers_enc")
-            if headers else None,
-        ))
+        s.add(
+            Webhook(
+                id=webhook_id,
+                org_id=org_id,
+                name="test",
+                url=url,
+                event_types=list(events),
+                secret_enc=vault.encrypt(secret, table="webhook", row=webhook_id, field="secret_enc"),
+                headers_enc=vault.encrypt(json.dumps(headers), table="webhook", row=webhook_id, field="headers_enc")
+                if headers
+                else None,
+            )
+        )
     return webhook_id, secret
 
 
-def emit(db: Database, org_id: str, webhook_ids: Sequence[str | None], count: int, *,
-         type_: str = "meeting.ended", status: str = "pending", kind: str = "webhook") -> list[str]:
+def emit(
+    db: Database,
+    org_id: str,
+    webhook_ids: Sequence[str | None],
+    count: int,
+    *,
+    type_: str = "meeting.ended",
+    status: str = "pending",
+    kind: str = "webhook",
+) -> list[str]:
     """``count`` events, each with one delivery per webhook, due now. Returns delivery IDs."""
     now = utcnow()
     events: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
     for i in range(count):
         event_id = new_id("evt")
-        events.append({"id": event_id, "org_id": org_id, "type": type_, "created_at": now,
-                       "data": {"meeting_id": f"mtg_{i}", "n": i}})
+        events.append(
+            {
+                "id": event_id,
+                "org_id": org_id,
+                "type": type_,
+                "created_at": now,
+                "data": {"meeting_id": f"mtg_{i}", "n": i},
+            }
+        )
         for webhook_id in webhook_ids:
-            deliveries.append({
-                "id": new_id("msg"), "org_id": org_id, "event_id": event_id, "webhook_id": webhook_id,
-                "kind": kind, "status": status, "attempts": 0, "cycle_attempts": 0,
-                "next_trigger": "scheduled", "next_attempt_at": now, "created_at": now, "updated_at": now,
-            })
+            deliveries.append(
+                {
+                    "id": new_id("msg"),
+                    "org_id": org_id,
+                    "event_id": event_id,
+                    "webhook_id": webhook_id,
+                    "kind": kind,
+                    "status": status,
+                    "attempts": 0,
+                    "cycle_attempts": 0,
+                    "next_trigger": "scheduled",
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
     with db.engine.begin() as conn:
         for start in range(0, len(events), 5000):
-            conn.execute(sa.insert(table_of(Event)), events[start:start + 5000])
+            conn.execute(sa.insert(table_of(Event)), events[start : start + 5000])
         for start in range(0, len(deliveries), 5000):
-            conn.execute(sa.insert(table_of(Delivery)), deliveries[start:start + 5000])
+            conn.execute(sa.insert(table_of(Delivery)), deliveries[start : start + 5000])
     return [d["id"] for d in deliveries]
 
 
