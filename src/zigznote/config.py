@@ -179,6 +179,22 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def _parse_file_value(f: Field, raw: Any, path: Path) -> Any:
+    """Validate a config-file value like its environment twin (TOML gives typed values)."""
+    if f.parse is str:
+        if not isinstance(raw, str):
+            raise ConfigError(f"{path}: {f.name} must be a string, not {type(raw).__name__}")
+        return raw
+    if isinstance(raw, bool) and f.parse is _bool:
+        return raw
+    if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+        raise ConfigError(f"{path}: {f.name}: unexpected {type(raw).__name__} value {raw!r}")
+    try:
+        return f.parse(str(raw))
+    except InvalidInput as exc:
+        raise ConfigError(f"{path}: {f.name}: {exc.message}") from None
+
+
 def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
     env = dict(os.environ) if env is None else dict(env)
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
@@ -194,11 +210,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
             except InvalidInput as exc:
                 raise ConfigError(f"{env_name}: {exc.message}") from None
         elif f.name in file_values:
-            raw = file_values[f.name]
-            try:
-                value = f.parse(raw) if isinstance(raw, str) and f.parse is not str else raw
-            except InvalidInput as exc:
-                raise ConfigError(f"{path}: {f.name}: {exc.message}") from None
+            value = _parse_file_value(f, file_values[f.name], path)
             source = "file"
         else:
             value, source = f.default(env), "default"

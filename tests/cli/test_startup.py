@@ -28,7 +28,10 @@ print("HEAVY=" + json.dumps(heavy), file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["keys", "--help"], ["orgs", "create", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["keys", "--help"], ["orgs", "create", "--help"], ["webhooks", "--help"], ["events", "--help"]],
+)
 def test_help_imports_nothing_heavy(argv: list[str], tmp_path: Path) -> None:
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), json.dumps(argv)],

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from zigznote import __version__
-from zigznote.cli import config_cmd, db, keys, meetings, orgs, setup
+from zigznote.cli import config_cmd, db, events, keys, meetings, orgs, setup, webhooks, worker
 from zigznote.cli._context import AppContext
 from zigznote.cli._group import ZigznoteGroup
 from zigznote.cli._output import Output
@@ -68,6 +68,9 @@ app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(orgs.app, name="orgs")
 app.add_typer(meetings.app, name="meetings")
+app.add_typer(events.app, name="events")
+app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(worker.app, name="worker")
 
 
 def main() -> None:

@@ -80,4 +80,7 @@ def generate() -> None:
     """
     from zigznote.services import keys
 
-    get_app().out.raw(keys.generate())
+    out = get_app().out
+    key = keys.generate()
+    # Under --json stdout must be one JSON document; a bare base64 line is not one.
+    out.item({"key": key}) if out.json else out.raw(key)

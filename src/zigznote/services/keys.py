@@ -128,6 +128,11 @@ def init(settings: Settings, *, file: Path | None = None) -> dict[str, Any]:
         write_key_file(file, key)
         _remember_key_file(settings, file)
         return {"created": True, "source": f"file:{file}", "key_id": MasterKey(key, "file").kid, "config_updated": True}
+    if not settings.keyring:
+        raise VaultError(
+            "the OS keyring is turned off (keyring = false / ZIGZNOTE_KEYRING=0), so it cannot hold the master key",
+            hint="use `zigznote keys init --file PATH` (a 0600 key file) or set ZIGZNOTE_MASTER_KEY",
+        )
     if not keyring_available():
         raise VaultError(
             "no OS keyring is available to hold the master key",
@@ -192,6 +197,17 @@ def rotate(settings: Settings, db: Database) -> dict[str, Any]:
     if not keys:
         require_vault(keys)
     current = keys[0]
+    # Refuse before staging anything if a secret was encrypted with a key that is not loaded
+    # (a wrong key): the error then names the loaded key, not the one we would have staged.
+    known = {k.kid for k in keys}
+    unknown = {kid: n for kid, n in count_secrets(db).items() if kid not in known}
+    if unknown:
+        raise VaultError(
+            f"{sum(unknown.values())} secret(s) were encrypted with master key {', '.join(sorted(unknown))} "
+            f"but the current key is {current.kid}; nothing was rotated",
+            hint="load the key that encrypted them (ZIGZNOTE_MASTER_KEY, the keyring or the key file); "
+            "`zigznote keys status` shows which keys are loaded",
+        )
     new = _stage(settings, current)
     vault = Vault([new, *keys])
     changed = 0

@@ -64,7 +64,7 @@ def init(settings: Settings, *, key_file: Path | None = None) -> dict[str, Any]:
     touched (no half-initialised installation).
     """
     have_key = bool(keys_service.available_keys(settings))
-    if not have_key and key_file is None and not keyring_available():
+    if not have_key and key_file is None and not (settings.keyring and keyring_available()):
         from zigznote.errors import VaultError
 
         raise VaultError(

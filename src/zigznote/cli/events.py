@@ -1,0 +1,123 @@
+"""`zigznote events`: the event catalog, emitting events, and their history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from zigznote.cli._context import get_app
+from zigznote.cli._options import Limit, Since
+
+app = typer.Typer(help="List event types, emit events and inspect them.", no_args_is_help=True)
+
+COLUMNS = [("id", "id"), ("type", "type"), ("created_at", "created"), ("data", "data")]
+DELIVERY_COLUMNS = [
+    ("id", "delivery"),
+    ("webhook_id", "webhook"),
+    ("status", "status"),
+    ("attempts", "attempts"),
+    ("last_status_code", "last code"),
+    ("delivered_at", "delivered"),
+]
+
+
+@app.command("types")
+def types() -> None:
+    """List the event types webhooks can subscribe to, with required fields and an example.
+
+    Example: zigznote --json events types
+    """
+    from zigznote.services import events
+
+    ctx = get_app()
+    ctx.out.items(
+        events.types(),
+        [("name", "type"), ("required", "required data"), ("description", "description")],
+    )
+
+
+@app.command("emit")
+def emit(
+    type_: Annotated[str | None, typer.Argument(metavar="TYPE", help="Event type (see `events types`).")] = None,
+    data: Annotated[
+        str, typer.Option("--data", metavar="JSON|@FILE|-", help="The event's data object (inline, @file or -).")
+    ] = "{}",
+    jsonl: Annotated[
+        str | None,
+        typer.Option("--jsonl", metavar="FILE|-", help='Many events, one {"type","data","org"?} object per line.'),
+    ] = None,
+) -> None:
+    """Emit events and queue a delivery to every subscribed webhook (all or nothing).
+
+    Example: zigznote --org acme events emit meeting.ended --data '{"meeting_id": "mtg_1"}'
+    """
+    from zigznote.cli._input import read_inline, read_source
+    from zigznote.errors import InvalidInput
+    from zigznote.services import events
+
+    ctx = get_app()
+    if (type_ is None) == (jsonl is None):
+        raise InvalidInput(
+            "pass either an event TYPE or --jsonl FILE",
+            hint="zigznote --org acme events emit meeting.ended --data '{\"meeting_id\": \"m-1\"}'",
+            code="usage",
+        )
+    if jsonl is not None:
+        # Lines may name their own org, so --org is optional here.
+        org = ctx.settings.org
+        result = events.emit_jsonl(ctx.db(), str(org) if org else None, read_source(jsonl))
+        if ctx.out.json:
+            ctx.out.item(result)
+        else:
+            ctx.out.success(
+                f"emitted {result['events']} events → {result['deliveries']} deliveries ({result['held']} held)"
+            )
+        return
+    assert type_ is not None
+    org_ref = ctx.org_ref()
+    raw = read_inline(data)
+    item = events.emit(ctx.db(), org_ref, type_, raw)
+    if ctx.out.json:
+        ctx.out.item(item)
+        return
+    held = sum(1 for d in item["deliveries"] if d["status"] == "held")
+    ctx.out.success(f"emitted {item['id']} ({item['type']}) → {len(item['deliveries'])} deliveries ({held} held)")
+
+
+@app.command("list")
+def list_(
+    type_: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
+    since: Since = None,
+    limit: Limit = 50,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="Print one JSON object per line.")] = False,
+) -> None:
+    """List the organization's events, newest first.
+
+    Example: zigznote --org acme events list --type meeting.ended --since 24h
+    """
+    from zigznote.services import events
+
+    ctx = get_app()
+    rows = events.list_events(ctx.db(), ctx.org_ref(), type_=type_, since=since, limit=limit)
+    if jsonl:
+        ctx.out.lines(rows)
+    else:
+        ctx.out.items(rows, COLUMNS, empty="no events")
+
+
+@app.command("show")
+def show(event: Annotated[str, typer.Argument(metavar="EVENT", help="Event ID (evt_…).")]) -> None:
+    """Show one event with its data and its deliveries.
+
+    Example: zigznote --org acme events show evt_01JD…
+    """
+    from zigznote.services import events
+
+    ctx = get_app()
+    data = events.show(ctx.db(), ctx.org_ref(), event)
+    if ctx.out.json:
+        ctx.out.item(data)
+        return
+    ctx.out.item({k: v for k, v in data.items() if k != "deliveries"})
+    ctx.out.items(data["deliveries"], DELIVERY_COLUMNS, title="deliveries", empty="no deliveries (no subscribers)")
