@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+import sqlalchemy as sa
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from tests.delivery.conftest import fast_config
@@ -271,3 +274,37 @@ def test_body_is_identical_across_retries(sqlite_db: Database, vault: Vault) -> 
         bodies = [q.body for q in r.requests]
     assert len(bodies) == 2 and bodies[0] == bodies[1]
     assert json.loads(bodies[0])["id"].startswith("evt_")
+
+
+@pytest.mark.postgres
+def test_postgres_notify_wakes_an_idle_worker(pg_url: str, vault: Vault) -> None:
+    from zigznote.services import events
+
+    db = factory.migrated(pg_url)
+    try:
+        factory.add_org(db, "acme")
+        with Receiver() as r:
+            with db.engine.connect() as conn:
+                org_id = conn.execute(sa.text("SELECT id FROM organization")).scalar_one()
+            factory.add_webhook(db, vault, org_id, r.url)
+
+            async def main() -> float:
+                stop = asyncio.Event()
+                # Polling every 30 s: only the NOTIFY sent by `events emit` can wake it in time.
+                worker = Worker(db, vault, fast_config(poll_interval=30.0))
+                task = asyncio.create_task(worker.run(stop=stop, max_seconds=20))
+                await asyncio.sleep(1.0)  # idle, listening
+                started = time.monotonic()
+                await asyncio.to_thread(events.emit, db, "acme", "meeting.ended", b'{"meeting_id": "m1"}')
+                while r.count < 1 and time.monotonic() - started < 10:
+                    await asyncio.sleep(0.005)
+                latency = time.monotonic() - started
+                stop.set()
+                await task
+                return latency
+
+            latency = asyncio.run(main())
+            assert r.count == 1
+        assert latency < 1.0, latency
+    finally:
+        db.dispose()

@@ -43,6 +43,11 @@ def _worker(env: dict[str, str], tmp: Path, *args: str) -> subprocess.Popen[byte
     )
 
 
+def _log_tail(tmp: Path) -> str:
+    logs = sorted(tmp.glob("worker-*.log"))
+    return logs[-1].read_text()[-2000:] if logs else "(no log)"
+
+
 def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,7 +71,9 @@ def test_sigkill_twice_loses_nothing(sqlite_db: Database, vault: Vault, master_k
         args = ("--concurrency", str(concurrency), "--per-endpoint", str(concurrency))
         for kill_at in (1000, 3000):
             proc = _worker(env, tmp_path, *args)
-            assert _wait(lambda n=kill_at: r.count >= n, 60), f"worker stalled at {r.count}"
+            assert _wait(lambda n=kill_at: r.count >= n, 90), (
+                f"worker stalled at {r.count}: {_status_counts(sqlite_db)}; log: {_log_tail(tmp_path)}"
+            )
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
         final = _worker(env, tmp_path, *args)

@@ -1,27 +1,34 @@
 """The delivery engine: a foreground asyncio loop shaped like procrastinate's worker.
 
-    claim (DB thread) ──► send (aiohttp, bounded) ──► results ──► finish (DB thread, batched)
+    claim (DB thread) ──► lane backlog ──► send (aiohttp, bounded) ──► results ──► finish (DB thread)
 
 - A stop event ends the loop; SIGINT/SIGTERM set it (the CLI wires the signals).
-- Concurrency is bounded per process and per endpoint: a slow endpoint fills its own
-  slots and is left out of the next claims, so it cannot starve the fast ones.
+- Concurrency is bounded per process and per *lane* (one webhook endpoint, or one kind
+  of integration job). Claimed work beyond a lane's share waits in that lane's local
+  backlog (it is leased to us already) and starts as the lane's requests finish; a lane
+  with a backlog is left out of the next claims, so a slow endpoint cannot starve the
+  fast ones.
 - Polling is the safety net; on Postgres LISTEN/NOTIFY wakes an idle worker early.
 - Shutdown: stop claiming, let in-flight requests finish within a grace period, give
   back (release) what did not finish, write every result, exit.
 - Stalled work recovers by itself: a claim is a lease, and an expired lease is due.
 
-All SQL runs in one dedicated thread so the event loop keeps sending while a batch
-of results is written.
+All SQL runs in one dedicated thread so the event loop keeps sending while a batch of
+results is written. Work that is claimed but not yet written (backlog, in flight,
+unwritten and being-written results) never exceeds ``concurrency``: that bound is what
+limits the duplicates a crash can cause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,12 +40,13 @@ from zigznote.delivery import queue
 from zigznote.delivery.queue import Claimed, Outcome
 from zigznote.delivery.result import AttemptResult
 from zigznote.delivery.retry import RetryPolicy
-from zigznote.errors import ConfigError
+from zigznote.errors import ConfigError, InvalidInput
 from zigznote.store.engine import Database
 from zigznote.store.models.delivery import FAILED, HELD, PENDING, SUCCEEDED
 from zigznote.timeutil import iso, utcnow
 from zigznote.vault import Vault
-from zigznote.webhooks.envelope import body_bytes, request_headers
+from zigznote.webhooks.envelope import attempt_headers, base_headers, body_bytes
+from zigznote.webhooks.signing import decode_secret
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -109,12 +117,12 @@ class Stats:
 
 @dataclass
 class Endpoint:
-    """A worker's cached, decrypted view of one webhook."""
+    """A worker's cached, decrypted view of one webhook, prepared for the hot path."""
 
     id: str
     url: str
-    secrets: list[str]
-    headers: dict[str, str]
+    keys: list[bytes]  # decoded signing keys: current, plus the previous one during a rotation grace
+    headers: dict[str, str]  # everything but the per-attempt id/timestamp/signature
     enabled: bool
     loaded_at: float
     # Consecutive failures as this worker knows them (the store's count when loaded, then
@@ -122,6 +130,9 @@ class Endpoint:
     # endpoint to one probe at a time, so it is disabled after exactly the configured
     # number of failures instead of after whatever was in flight.
     failures: int = 0
+    # Why every request to this endpoint is refused before sending (an IP-literal URL
+    # outside the SSRF allow-list), checked once at load instead of per request.
+    refused: str | None = None
 
     def allowed_in_flight(self, per_endpoint: int, disable_after: int) -> int:
         if self.failures == 0:
@@ -139,38 +150,51 @@ class Worker:
         handlers: Mapping[str, JobHandler] | None = None,
     ) -> None:
         config.validate()
-        self.handlers: dict[str, JobHandler] = dict(handlers or {})
         self.db = db
         self.vault = vault
         self.config = config
-        self.on_event = on_event or (lambda event: None)
+        self.handlers: dict[str, JobHandler] = dict(handlers or {})
+        self.on_event = on_event
         self.stats = Stats()
         self._endpoints: dict[str, Endpoint] = {}
         self._inflight: dict[asyncio.Task[None], Claimed] = {}
-        self._per_endpoint: dict[str, int] = {}
+        self._lane_inflight: dict[str, int] = {}
+        self._backlog: dict[str, deque[tuple[Claimed, float]]] = {}
+        self._backlog_size = 0
         self._results: list[Outcome] = []
+        self._writing = 0
         self._results_ready = asyncio.Event()
+        self._flush_now = asyncio.Event()
         self._wake = asyncio.Event()
+        self._stopping = False
+        self._session: Any = None
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zigznote-db")
 
     # -- plumbing ------------------------------------------------------------
     async def _db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_thread, lambda: fn(*args, **kwargs))
+        return await loop.run_in_executor(self._db_thread, functools.partial(fn, *args, **kwargs))
 
     def _emit(self, event: dict[str, Any]) -> None:
+        if self.on_event is None:
+            return
         try:
             self.on_event(event)
         except Exception:  # a broken renderer must never stop deliveries
             log.exception("event handler failed")
 
+    def _claimed_work(self) -> int:
+        """Everything leased to this worker and not yet written back."""
+        return self._backlog_size + len(self._inflight) + len(self._results) + self._writing
+
     # -- endpoints -----------------------------------------------------------
     def _load_endpoints(self, ids: list[str]) -> dict[str, Endpoint]:
+        from zigznote.delivery.sender import check_literal_host
+
         names = ", ".join(f":w{i}" for i in range(len(ids)))
         sql = sa.text(
             "SELECT id, url, secret_enc, previous_secret_enc, previous_secret_expires_at, headers_enc, enabled, "
-            "consecutive_failures "
-            f"FROM webhook WHERE id IN ({names})"
+            f"consecutive_failures FROM webhook WHERE id IN ({names})"
         )
         now = utcnow()
         loaded = {}
@@ -186,11 +210,24 @@ class Worker:
                 secrets.append(
                     self.vault.decrypt(r.previous_secret_enc, table="webhook", row=r.id, field="previous_secret_enc")
                 )
-            headers = {}
+            custom = {}
             if r.headers_enc:
-                headers = json.loads(self.vault.decrypt(r.headers_enc, table="webhook", row=r.id, field="headers_enc"))
+                custom = json.loads(self.vault.decrypt(r.headers_enc, table="webhook", row=r.id, field="headers_enc"))
+            refused = None
+            try:
+                check_literal_host(r.url, self.config.allow_nets)
+            except InvalidInput as exc:
+                refused = f"refused by SSRF guard: {exc.message}"
+            keys = [decode_secret(s) for s in dict.fromkeys(secrets)]
             loaded[r.id] = Endpoint(
-                r.id, r.url, secrets, headers, bool(r.enabled), time.monotonic(), int(r.consecutive_failures)
+                r.id,
+                r.url,
+                keys,
+                base_headers(custom),
+                bool(r.enabled),
+                time.monotonic(),
+                int(r.consecutive_failures),
+                refused,
             )
         return loaded
 
@@ -205,25 +242,57 @@ class Worker:
             }
         )
         if stale:
-            self._endpoints.update(await self._db(self._load_endpoints, stale))
+            fresh = await self._db(self._load_endpoints, stale)
+            for webhook_id in stale:
+                old = self._endpoints.get(webhook_id)
+                new = fresh.get(webhook_id)
+                if new is None:
+                    self._endpoints.pop(webhook_id, None)
+                    continue
+                if old is not None and old.failures > new.failures:
+                    # Our failures may still be unwritten; keep the higher count.
+                    new.failures = old.failures
+                self._endpoints[webhook_id] = new
+
+    def _lane_limit(self, lane: str, claim: Claimed) -> int | None:
+        """How many requests this lane may have in flight now; None if its work is void."""
+        cfg = self.config
+        if claim.webhook_id is None:
+            return cfg.per_endpoint
+        endpoint = self._endpoints.get(claim.webhook_id)
+        if endpoint is None or not endpoint.enabled:
+            return None
+        return endpoint.allowed_in_flight(cfg.per_endpoint, cfg.policy.disable_after)
 
     # -- sending -------------------------------------------------------------
-    async def _deliver(self, session: Any, claim: Claimed, endpoint: Endpoint, body: bytes) -> None:
+    def _record(self, claim: Claimed, result: AttemptResult, attempted_at: datetime) -> None:
+        outcome = queue.decide(claim, result, policy=self.config.policy, attempted_at=attempted_at, now=utcnow())
+        if claim.webhook_id is not None and (endpoint := self._endpoints.get(claim.webhook_id)) is not None:
+            endpoint.failures = 0 if outcome.status == SUCCEEDED else endpoint.failures + 1
+        self._results.append(outcome)
+        self._results_ready.set()
+        if len(self._results) >= self.config.batch:
+            self._flush_now.set()
+
+    async def _deliver(self, claim: Claimed, endpoint: Endpoint) -> None:
         from zigznote.delivery.sender import post
 
         attempted_at = utcnow()
-        headers = request_headers(claim.id, int(time.time()), body, endpoint.secrets, endpoint.headers)
+        if endpoint.refused is not None:
+            self._record(claim, AttemptResult(None, endpoint.refused, 0), attempted_at)
+            return
+        body = body_bytes(claim.event_id, claim.event_type, claim.event_created_at, claim.org_id, claim.event_data)
+        headers = attempt_headers(endpoint.headers, endpoint.keys, claim.id, int(time.time()), body)
         try:
-            result = await post(session, endpoint.url, body, headers, allow_nets=self.config.allow_nets)
+            result = await post(
+                self._session, endpoint.url, body, headers, allow_nets=self.config.allow_nets, check_literal=False
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # never lose a claim to an unexpected error: record it as a failure
             log.exception("unexpected error delivering %s", claim.id)
             result = AttemptResult(None, f"internal error: {type(exc).__name__}: {exc}"[:500], 0)
-        outcome = queue.decide(claim, result, policy=self.config.policy, attempted_at=attempted_at, now=utcnow())
-        endpoint.failures = 0 if outcome.status == SUCCEEDED else endpoint.failures + 1
-        self._results.append(outcome)
-        self._results_ready.set()
+        self._record(claim, result, attempted_at)
 
     async def _run_job(self, claim: Claimed) -> None:
         attempted_at = utcnow()
@@ -238,22 +307,55 @@ class Worker:
             raise
         except Exception as exc:  # a failing job is a failed attempt, retried like any other
             log.exception("job %s failed", claim.id)
-            result = AttemptResult(
-                None, f"{type(exc).__name__}: {exc}"[:500], int((time.perf_counter() - started) * 1000)
-            )
-        outcome = queue.decide(claim, result, policy=self.config.policy, attempted_at=attempted_at, now=utcnow())
-        self._results.append(outcome)
-        self._results_ready.set()
+            elapsed = int((time.perf_counter() - started) * 1000)
+            result = AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500], elapsed)
+        self._record(claim, result, attempted_at)
+
+    def _launch(self, claim: Claimed) -> None:
+        coro: Coroutine[Any, Any, None]
+        if claim.webhook_id is None:
+            coro = self._run_job(claim)
+        else:
+            coro = self._deliver(claim, self._endpoints[claim.webhook_id])
+        self._lane_inflight[claim.lane] = self._lane_inflight.get(claim.lane, 0) + 1
+        task = asyncio.create_task(coro)
+        self._inflight[task] = claim
+        task.add_done_callback(self._task_done)
+
+    def _pump(self, lane: str) -> None:
+        """Start backlog work of one lane while the lane has room."""
+        backlog = self._backlog.get(lane)
+        while backlog and not self._stopping:
+            claim, _ = backlog[0]
+            limit = self._lane_limit(lane, claim)
+            if limit is None:
+                # Endpoint disabled or deleted meanwhile: the store already holds (or
+                # deleted) these rows and voided our claim tokens; forget them.
+                self._backlog_size -= len(backlog)
+                backlog.clear()
+                break
+            if self._lane_inflight.get(lane, 0) >= limit:
+                break
+            backlog.popleft()
+            self._backlog_size -= 1
+            self._launch(claim)
+        if not backlog:
+            self._backlog.pop(lane, None)
+        self.stats.in_flight = len(self._inflight)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         claim = self._inflight.pop(task, None)
         if claim is not None:
-            left = self._per_endpoint.get(claim.lane, 1) - 1
+            left = self._lane_inflight.get(claim.lane, 1) - 1
             if left <= 0:
-                self._per_endpoint.pop(claim.lane, None)
+                self._lane_inflight.pop(claim.lane, None)
             else:
-                self._per_endpoint[claim.lane] = left
+                self._lane_inflight[claim.lane] = left
+            self._pump(claim.lane)
         self.stats.in_flight = len(self._inflight)
+        if self._claimed_work() - self._writing >= self.config.concurrency:
+            # Unwritten results are what blocks claiming now: write them without lingering.
+            self._flush_now.set()
         self._wake.set()
 
     # -- finishing -----------------------------------------------------------
@@ -262,54 +364,77 @@ class Worker:
             return
         batch, self._results = self._results, []
         self._results_ready.clear()
+        self._flush_now.clear()
+        self._writing += len(batch)
         now = utcnow()
-        try:
-            disabled = await self._db(
+        fut = asyncio.get_running_loop().run_in_executor(
+            self._db_thread,
+            functools.partial(
                 queue.finish, self.db.engine, batch, disable_after=self.config.policy.disable_after, now=now
-            )
-        except BaseException:
+            ),
+        )
+        cancelled = False
+        try:
+            try:
+                disabled = await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                # The write is queued or running in the DB thread; let it land, or its
+                # results would be lost (and their deliveries sent again after the lease).
+                cancelled = True
+                disabled = await fut
+        except Exception:
             # Keep every result: they are written by the next flush (nothing is dropped).
             self._results[:0] = batch
             self._results_ready.set()
             raise
+        finally:
+            self._writing -= len(batch)
+            self._wake.set()  # written results free capacity: claim more now
+        self._account(batch, disabled, now)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    def _account(self, batch: list[Outcome], disabled: list[str], now: datetime) -> None:
+        counters = {SUCCEEDED: "delivered", PENDING: "retrying", FAILED: "failed", HELD: "held"}
         for o in batch:
             self.stats.attempts += 1
-            if o.status == SUCCEEDED:
-                self.stats.delivered += 1
-            elif o.status == PENDING:
-                self.stats.retrying += 1
-            elif o.status == FAILED:
-                self.stats.failed += 1
-            elif o.status == HELD:
-                self.stats.held += 1
-            c, r = o.claimed, o.result
-            self._emit(
-                {
-                    "event": "attempt",
-                    "delivery": c.id,
-                    "webhook": c.webhook_id,
-                    "event_id": c.event_id,
-                    "type": c.event_type,
-                    "attempt": c.attempts + 1,
-                    "trigger": c.trigger,
-                    "status_code": r.status_code,
-                    "error": r.error,
-                    "duration_ms": r.duration_ms,
-                    "outcome": o.status,
-                    "next_attempt_at": iso(o.next_attempt_at),
-                    "at": iso(o.attempted_at),
-                }
-            )
+            name = counters.get(o.status)
+            if name:
+                setattr(self.stats, name, getattr(self.stats, name) + 1)
+            if self.on_event is not None:
+                c, r = o.claimed, o.result
+                self._emit(
+                    {
+                        "event": "attempt",
+                        "delivery": c.id,
+                        "webhook": c.webhook_id,
+                        "kind": c.kind,
+                        "event_id": c.event_id,
+                        "type": c.event_type,
+                        "attempt": c.attempts + 1,
+                        "trigger": c.trigger,
+                        "status_code": r.status_code,
+                        "error": r.error,
+                        "duration_ms": r.duration_ms,
+                        "outcome": o.status,
+                        "next_attempt_at": iso(o.next_attempt_at),
+                        "at": iso(o.attempted_at),
+                    }
+                )
         for webhook_id in disabled:
             self.stats.disabled_webhooks += 1
             self._endpoints.pop(webhook_id, None)
             self._emit({"event": "webhook_disabled", "webhook": webhook_id, "at": iso(now)})
 
     async def _finisher(self) -> None:
+        cfg = self.config
         while True:
             await self._results_ready.wait()
-            # Let a few more results arrive so one transaction records many attempts.
-            await asyncio.sleep(self.config.flush_interval)
+            # Linger briefly so one transaction records many attempts, unless unwritten
+            # results are already what keeps the loop from claiming more.
+            if not self._flush_now.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._flush_now.wait(), timeout=cfg.flush_interval)
             try:
                 await self._flush()
             except asyncio.CancelledError:
@@ -361,30 +486,45 @@ class Worker:
         )
         finisher = asyncio.create_task(self._finisher())
         listener = asyncio.create_task(self._listen()) if self.db.engine.dialect.name == "postgresql" else None
-        session = make_session(allow_nets=cfg.allow_nets, limit=cfg.concurrency, timeout=cfg.attempt_timeout)
+        self._session = make_session(allow_nets=cfg.allow_nets, limit=cfg.concurrency, timeout=cfg.attempt_timeout)
         try:
-            await self._loop(session, stop, once=once, cutoff=cutoff, deadline=deadline)
+            await self._loop(stop, once=once, cutoff=cutoff, deadline=deadline)
         finally:
-            await self._shutdown(session)
-            for task in (finisher, listener):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
-            self._db_thread.shutdown(wait=True)
-            self._emit({"event": "worker_stopped", **self.stats.as_dict(), "at": iso(utcnow())})
+            try:
+                await self._shutdown()
+            finally:
+                for task in (finisher, listener):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await task
+                with contextlib.suppress(Exception):
+                    await self._flush()  # anything the finisher restored on its way out
+                self._db_thread.shutdown(wait=True)
+                self._emit({"event": "worker_stopped", **self.stats.as_dict(), "at": iso(utcnow())})
         return self.stats
 
-    async def _loop(
-        self, session: Any, stop: asyncio.Event, *, once: bool, cutoff: datetime | None, deadline: float | None
-    ) -> None:
+    def _saturated(self) -> list[str]:
+        """Lanes that must not get more work now: a backlog, or at their in-flight limit."""
+        cfg = self.config
+        out = set(self._backlog)
+        for lane, n in self._lane_inflight.items():
+            if n >= cfg.per_endpoint:
+                out.add(lane)
+        for endpoint in self._endpoints.values():
+            if endpoint.failures and self._lane_inflight.get(endpoint.id, 0) >= endpoint.allowed_in_flight(
+                cfg.per_endpoint, cfg.policy.disable_after
+            ):
+                out.add(endpoint.id)
+        return sorted(out)
+
+    async def _loop(self, stop: asyncio.Event, *, once: bool, cutoff: datetime | None, deadline: float | None) -> None:
         cfg = self.config
         while not stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 return
-            # Results not yet written count as in flight: a crash loses them, so they are
-            # what bounds the duplicates a crash can cause.
-            free = cfg.concurrency - len(self._inflight) - len(self._results)
+            await self._release_stale_backlog(due=cutoff)
+            free = cfg.concurrency - self._claimed_work()
             if free <= 0:
                 await self._wait(stop, timeout=cfg.poll_interval)
                 continue
@@ -400,69 +540,55 @@ class Worker:
                 exclude_lanes=saturated,
             )
             if not claims:
-                # Done only if nothing was left out of that claim: an endpoint excluded as
+                # Done only if nothing was left out of that claim: a lane excluded as
                 # saturated may have work, even if its requests finished meanwhile.
-                if once and not self._inflight and not saturated:
-                    await self._drain_results()
-                    if not self._results:
+                if once and not self._inflight and not self._backlog and not saturated:
+                    await self._flush()
+                    if not self._results and not self._writing:
                         return
                     continue
                 await self._wait(stop, timeout=cfg.poll_interval)
                 continue
-            await self._start(session, claims, due=cutoff)
+            await self._start(claims)
 
-    async def _start(self, session: Any, claims: list[Claimed], *, due: datetime | None) -> None:
-        cfg = self.config
+    async def _start(self, claims: list[Claimed]) -> None:
         await self._ensure_endpoints(claims)
-        bodies: dict[str, bytes] = {}
-        over: list[Claimed] = []
         parked: list[Claimed] = []
+        lanes: list[str] = []
+        taken = time.monotonic()
         for claim in claims:
-            coro: Awaitable[None]
-            if claim.webhook_id is None:
-                # An integration job: its kind's handler does the work, with the same
-                # leases, retries and attempt history as a webhook POST.
-                if self._per_endpoint.get(claim.lane, 0) >= cfg.per_endpoint:
-                    over.append(claim)
-                    continue
-                coro = self._run_job(claim)
-            else:
+            if claim.webhook_id is not None:
                 endpoint = self._endpoints.get(claim.webhook_id)
                 if endpoint is None:
                     continue  # deleted meanwhile (its deliveries went with it)
                 if not endpoint.enabled:
                     parked.append(claim)
                     continue
-                limit = endpoint.allowed_in_flight(cfg.per_endpoint, cfg.policy.disable_after)
-                if self._per_endpoint.get(claim.lane, 0) >= limit:
-                    over.append(claim)  # more than the endpoint's share: give it back for later
-                    continue
-                body = bodies.get(claim.event_id)
-                if body is None:
-                    body = bodies[claim.event_id] = body_bytes(
-                        claim.event_id, claim.event_type, claim.event_created_at, claim.org_id, claim.event_data
-                    )
-                coro = self._deliver(session, claim, endpoint, body)
-            self._per_endpoint[claim.lane] = self._per_endpoint.get(claim.lane, 0) + 1
-            task = asyncio.create_task(coro)
-            self._inflight[task] = claim
-            task.add_done_callback(self._task_done)
-        self.stats.in_flight = len(self._inflight)
-        if over:
-            self.stats.released += len(over)
-            await self._db(queue.release, self.db.engine, over, now=utcnow(), due=due)
+            if claim.lane not in self._backlog:
+                self._backlog[claim.lane] = deque()
+                lanes.append(claim.lane)
+            self._backlog[claim.lane].append((claim, taken))
+            self._backlog_size += 1
+        for lane in lanes:
+            self._pump(lane)
         if parked:
             await self._db(queue.hold, self.db.engine, parked, now=utcnow())
 
-    def _saturated(self) -> list[str]:
-        """Endpoints that must not get more work now (full, or failing and probing)."""
-        cfg = self.config
-        out = [w for w, n in self._per_endpoint.items() if n >= cfg.per_endpoint]
-        for endpoint in self._endpoints.values():
-            limit = endpoint.allowed_in_flight(cfg.per_endpoint, cfg.policy.disable_after)
-            if endpoint.failures and endpoint.id not in out and self._per_endpoint.get(endpoint.id, 0) >= limit:
-                out.append(endpoint.id)
-        return out
+    async def _release_stale_backlog(self, *, due: datetime | None) -> None:
+        """Give back backlog work whose lease would run out before it could be sent."""
+        if not self._backlog:
+            return
+        horizon = time.monotonic() - (self.config.lease_seconds - self.config.attempt_timeout - 5)
+        stale: list[Claimed] = []
+        for lane, backlog in list(self._backlog.items()):
+            while backlog and backlog[0][1] < horizon:
+                stale.append(backlog.popleft()[0])
+            if not backlog:
+                self._backlog.pop(lane, None)
+        if stale:
+            self._backlog_size -= len(stale)
+            self.stats.released += len(stale)
+            await self._db(queue.release, self.db.engine, stale, now=utcnow(), due=due)
 
     async def _wait(self, stop: asyncio.Event, *, timeout: float) -> None:
         self._wake.clear()
@@ -473,11 +599,12 @@ class Worker:
             for w in waiters:
                 w.cancel()
 
-    async def _drain_results(self) -> None:
-        await self._flush()
-
-    async def _shutdown(self, session: Any) -> None:
+    async def _shutdown(self) -> None:
         """Finish in-flight work within the grace period; release the rest."""
+        self._stopping = True
+        waiting = [c for backlog in self._backlog.values() for c, _ in backlog]
+        self._backlog.clear()
+        self._backlog_size = 0
         if self._inflight:
             self._emit({"event": "draining", "in_flight": len(self._inflight), "at": iso(utcnow())})
             await asyncio.wait(list(self._inflight), timeout=self.config.grace_seconds)
@@ -486,9 +613,10 @@ class Worker:
             task.cancel()
         if unfinished:
             await asyncio.gather(*(t for t, _ in unfinished), return_exceptions=True)
-        await session.close()
+        if self._session is not None:
+            await self._session.close()
         await self._flush()
-        if unfinished:
-            claims = [c for _, c in unfinished]
-            self.stats.released += len(claims)
-            await self._db(queue.release, self.db.engine, claims, now=utcnow())
+        give_back = waiting + [c for _, c in unfinished]
+        if give_back:
+            self.stats.released += len(give_back)
+            await self._db(queue.release, self.db.engine, give_back, now=utcnow())

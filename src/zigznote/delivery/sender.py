@@ -58,7 +58,7 @@ def make_session(
     )
 
 
-def _check_literal_host(url: str, allow_nets: AllowNets) -> None:
+def check_literal_host(url: str, allow_nets: AllowNets) -> None:
     # An IP-literal URL never reaches the resolver, so guard it here.
     from yarl import URL
 
@@ -80,15 +80,19 @@ async def post(
     *,
     allow_nets: AllowNets = None,
     timeout: float | None = None,
+    check_literal: bool = True,
 ) -> AttemptResult:
+    """POST once. ``check_literal=False`` when the caller already checked an IP-literal
+    host against the guard (the engine does it once per endpoint, not per request)."""
     started = time.perf_counter()
 
     def elapsed() -> int:
         return int((time.perf_counter() - started) * 1000)
 
     try:
-        _check_literal_host(url, allow_nets)
-        kwargs: dict[str, Any] = {"data": body, "headers": dict(headers), "allow_redirects": False}
+        if check_literal:
+            check_literal_host(url, allow_nets)
+        kwargs: dict[str, Any] = {"data": body, "headers": headers, "allow_redirects": False}
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0))
         async with session.post(url, **kwargs) as resp:

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from zigznote.delivery.queue import notify
 from zigznote.errors import InvalidInput, NotFound, ZigznoteError
 from zigznote.ids import new_id, require
 from zigznote.services import orgs
@@ -175,6 +176,8 @@ def _fan_out(session: Session, items: Sequence[tuple[str, str, dict[str, Any]]])
     conn = session.connection()
     _bulk_insert(conn, table_of(Event), event_rows)  # events first: deliveries reference them
     _bulk_insert(conn, table_of(Delivery), delivery_rows)
+    if len(delivery_rows) > held:
+        notify(conn)  # idle Postgres workers wake on commit instead of at their next poll
     return {"events": event_rows, "deliveries": delivery_rows, "held": held, "created_at": now}
 
 

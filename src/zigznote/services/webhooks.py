@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from zigznote.delivery.queue import notify
 from zigznote.errors import ConfigError, Conflict, InvalidInput, NotFound
 from zigznote.ids import looks_like, new_id, require
 from zigznote.services import orgs
@@ -530,6 +531,8 @@ def enable(db: Database, org_ref: str, ref: str) -> dict[str, Any]:
             .where(table.c.webhook_id == wh.id, table.c.status == HELD)
             .values(status=PENDING, next_attempt_at=now, claim_token=None, updated_at=now)
         )
+        if released:
+            notify(session.connection())
         session.flush()
         data = public(wh, now=now)
         data["released"] = released
@@ -655,6 +658,8 @@ def retry(db: Database, org_ref: str, delivery_ref: str, *, force: bool = False)
                 hint="run the command again",
                 code="delivery_changed",
             )
+        if status == PENDING:
+            notify(session.connection())
         return {
             "id": d.id,
             "webhook_id": d.webhook_id,
@@ -695,6 +700,8 @@ def replay(db: Database, org_ref: str, ref: str, *, since: str, status: str = "f
                 updated_at=now,
             )
         )
+        if count and new_status == PENDING:
+            notify(session.connection())
         return {
             "webhook_id": wh.id,
             "since": iso(since_at),

@@ -12,13 +12,14 @@ from datetime import datetime
 from typing import Any
 
 from zigznote.timeutil import iso
-from zigznote.webhooks.signing import signed_headers
+from zigznote.webhooks.signing import HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign_with_key, signed_headers
 
 USER_AGENT = "zigznote-webhooks/1"
 
 # Headers a customer may not override: they carry the contract.
-RESERVED_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature", "content-type",
-                              "content-length", "host", "user-agent"})
+RESERVED_HEADERS = frozenset(
+    {"webhook-id", "webhook-timestamp", "webhook-signature", "content-type", "content-length", "host", "user-agent"}
+)
 
 
 def envelope(event_id: str, type_: str, created_at: datetime, org_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,4 +42,24 @@ def request_headers(
     headers["content-type"] = "application/json"
     headers["user-agent"] = USER_AGENT
     headers.update(signed_headers(secrets, msg_id, timestamp, body))
+    return headers
+
+
+def base_headers(custom: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The headers every request to one endpoint shares (computed once per endpoint)."""
+    headers = {k: v for k, v in (custom or {}).items() if k.lower() not in RESERVED_HEADERS}
+    headers["content-type"] = "application/json"
+    headers["user-agent"] = USER_AGENT
+    return headers
+
+
+def attempt_headers(
+    base: Mapping[str, str], keys: Sequence[bytes], msg_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """``request_headers`` for the hot path: shared headers plus this attempt's signature,
+    with each signing key already decoded."""
+    headers = dict(base)
+    headers[HEADER_ID] = msg_id
+    headers[HEADER_TIMESTAMP] = str(timestamp)
+    headers[HEADER_SIGNATURE] = " ".join(sign_with_key(k, msg_id, timestamp, body) for k in keys)
     return headers

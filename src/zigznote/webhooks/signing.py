@@ -90,6 +90,11 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
+def sign_with_key(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
+    """``sign`` with an already decoded key (the engine decodes each secret once)."""
+    return "v1," + base64.b64encode(_digest(key, msg_id, timestamp, body)).decode("ascii")
+
+
 def signature_header(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> str:
     """Return the ``webhook-signature`` value: one signature per secret, space-separated.
 
@@ -107,9 +112,7 @@ def signature_header(secrets: Sequence[str], msg_id: str, timestamp: int, body: 
     return " ".join(sign(s, msg_id, timestamp, body) for s in unique)
 
 
-def signed_headers(
-    secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes
-) -> dict[str, str]:
+def signed_headers(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
     """Return the three Standard Webhooks headers for one delivery attempt.
 
     ``msg_id`` stays the same across retries (receivers dedupe on it); ``timestamp`` is the
@@ -146,25 +149,21 @@ def verify(
     if missing:
         raise SignatureInvalid(
             f"missing required header(s): {', '.join(missing)}",
-            hint="a Standard Webhooks message carries webhook-id, webhook-timestamp and "
-            "webhook-signature",
+            hint="a Standard Webhooks message carries webhook-id, webhook-timestamp and webhook-signature",
         )
     msg_id = str(lowered[HEADER_ID]).strip()
     raw_ts = str(lowered[HEADER_TIMESTAMP]).strip()
     sig_header = str(lowered[HEADER_SIGNATURE])
 
     if not _TIMESTAMP_RE.fullmatch(raw_ts):
-        raise SignatureInvalid(
-            f"webhook-timestamp {raw_ts!r} is not an integer number of seconds since the epoch"
-        )
+        raise SignatureInvalid(f"webhook-timestamp {raw_ts!r} is not an integer number of seconds since the epoch")
     timestamp = int(raw_ts)
     current = time.time() if now is None else now
     # Both directions matter: an old timestamp is a replay, a future one would let a captured
     # message be replayed for longer than the window.
     if timestamp < current - tolerance:
         raise SignatureInvalid(
-            f"webhook-timestamp {timestamp} is too old: {int(current - timestamp)} s ago, "
-            f"tolerance is {tolerance} s",
+            f"webhook-timestamp {timestamp} is too old: {int(current - timestamp)} s ago, tolerance is {tolerance} s",
             hint="a replayed or long-delayed message; the sender signs every attempt afresh",
         )
     if timestamp > current + tolerance:
@@ -191,8 +190,7 @@ def verify(
     if not saw_v1:
         raise SignatureInvalid("webhook-signature contains no v1 signature")
     raise SignatureInvalid(
-        "no v1 signature matches: the body, webhook-id or webhook-timestamp was altered, "
-        "or the secret is wrong",
+        "no v1 signature matches: the body, webhook-id or webhook-timestamp was altered, or the secret is wrong",
         hint="verify against the raw body bytes exactly as received, with the endpoint's "
         "current (or previous, during rotation) secret",
     )
