@@ -168,25 +168,8 @@ def claim(
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             rows = conn.execute(sa.text(_CLAIM_POSTGRES.format(exclude=exclude)), params).all()
-            return [
-                Claimed(
-                    r.id,
-                    r.org_id,
-                    r.event_id,
-                    r.webhook_id,
-                    r.kind,
-                    r.attempts,
-                    r.cycle_attempts,
-                    r.next_trigger,
-                    token,
-                    r.event_type,
-                    r.event_created_at,
-                    _json(r.event_data),
-                )
-                for r in rows
-            ]
-        sql = sa.text(_CLAIM_SQLITE.format(exclude=exclude))
-        rows = conn.execute(sql, params).all()
+            return [_claimed(r, token, r.event_type, r.event_created_at, r.event_data) for r in rows]
+        rows = conn.execute(sa.text(_CLAIM_SQLITE.format(exclude=exclude)), params).all()
         if not rows:
             return []
         event_ids = sorted({r.event_id for r in rows})
@@ -195,27 +178,26 @@ def claim(
             e.id: e
             for e in conn.execute(sa.text(_EVENTS.format(ids=names)), {f"e{i}": v for i, v in enumerate(event_ids)})
         }
-    claimed = []
-    for r in rows:
-        e = events[r.event_id]
-        created = e.created_at if isinstance(e.created_at, datetime) else datetime.fromisoformat(e.created_at)
-        claimed.append(
-            Claimed(
-                r.id,
-                r.org_id,
-                r.event_id,
-                r.webhook_id,
-                r.kind,
-                r.attempts,
-                r.cycle_attempts,
-                r.next_trigger,
-                token,
-                e.type,
-                created,
-                _json(e.data),
-            )
-        )
-    return claimed
+    return [_claimed(r, token, (e := events[r.event_id]).type, e.created_at, e.data) for r in rows]
+
+
+def _claimed(r: Any, token: str, event_type: str, created: Any, data: Any) -> Claimed:
+    if not isinstance(created, datetime):  # SQLite hands back text for raw SQL
+        created = datetime.fromisoformat(created)
+    return Claimed(
+        r.id,
+        r.org_id,
+        r.event_id,
+        r.webhook_id,
+        r.kind,
+        r.attempts,
+        r.cycle_attempts,
+        r.next_trigger,
+        token,
+        event_type,
+        created,
+        _json(data),
+    )
 
 
 def decide(
