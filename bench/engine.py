@@ -93,8 +93,9 @@ def stop_process(proc: subprocess.Popen[Any] | None, timeout: float = 10.0) -> N
         proc.wait(10)
 
 
-def wait_rusage(proc: subprocess.Popen[Any], timeout: float, on_tick: Callable[[], None] | None = None,
-                tick: float = 0.1) -> tuple[int | None, Any]:
+def wait_rusage(
+    proc: subprocess.Popen[Any], timeout: float, on_tick: Callable[[], None] | None = None, tick: float = 0.1
+) -> tuple[int | None, Any]:
     """Wait for ``proc`` (bounded) with os.wait4 so we get *its own* rusage (ru_maxrss = peak RSS)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -305,15 +306,17 @@ class Ctx:
 
     def env(self, db: Any, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ZIGZNOTE_")}
-        env.update({
-            "ZIGZNOTE_DB": db.engine.url.render_as_string(hide_password=False),
-            "ZIGZNOTE_MASTER_KEY": self.master_key,
-            "ZIGZNOTE_KEYRING": "0",
-            "ZIGZNOTE_WEBHOOK_ALLOW_NETS": ALLOW_NETS,
-            "XDG_CONFIG_HOME": str(self.tmp / "xdg-config"),
-            "XDG_DATA_HOME": str(self.tmp / "xdg-data"),
-            "NO_COLOR": "1",
-        })
+        env.update(
+            {
+                "ZIGZNOTE_DB": db.engine.url.render_as_string(hide_password=False),
+                "ZIGZNOTE_MASTER_KEY": self.master_key,
+                "ZIGZNOTE_KEYRING": "0",
+                "ZIGZNOTE_WEBHOOK_ALLOW_NETS": ALLOW_NETS,
+                "XDG_CONFIG_HOME": str(self.tmp / "xdg-config"),
+                "XDG_DATA_HOME": str(self.tmp / "xdg-data"),
+                "NO_COLOR": "1",
+            }
+        )
         env.update(extra)
         return env
 
@@ -337,8 +340,16 @@ def add_webhooks(db: Any, vault: Any, org_id: str, urls: Sequence[str]) -> list[
     with db.session() as s:
         for url in urls:
             wh = new_id("wh")
-            s.add(Webhook(id=wh, org_id=org_id, name="bench", url=url, event_types=["*"],
-                          secret_enc=vault.encrypt(generate_secret(), table="webhook", row=wh, field="secret_enc")))
+            s.add(
+                Webhook(
+                    id=wh,
+                    org_id=org_id,
+                    name="bench",
+                    url=url,
+                    event_types=["*"],
+                    secret_enc=vault.encrypt(generate_secret(), table="webhook", row=wh, field="secret_enc"),
+                )
+            )
             ids.append(wh)
     return ids
 
@@ -359,32 +370,44 @@ def fill(db: Any, org_id: str, webhook_ids: Sequence[str], total: int, *, pendin
     now = utcnow()
     params = {"org": org_id, "tag": tag, "now": now, "due": now - timedelta(seconds=1)}
     values = ", ".join(f"({k}, '{wh}')" for k, wh in enumerate(webhook_ids))
-    cols = ("id, org_id, event_id, webhook_id, kind, status, attempts, cycle_attempts, next_trigger, "
-            "next_attempt_at, claim_token, last_status_code, last_error, delivered_at, created_at, updated_at")
-    tail = (f"CASE WHEN n < {pending} THEN 'pending' ELSE 'succeeded' END, "
-            f"CASE WHEN n < {pending} THEN 0 ELSE 1 END, 0, 'scheduled', "
-            f"CASE WHEN n < {pending} THEN :due END, NULL, "
-            f"CASE WHEN n < {pending} THEN NULL ELSE 200 END, NULL, "
-            f"CASE WHEN n < {pending} THEN NULL ELSE :now END, :now, :now")
+    cols = (
+        "id, org_id, event_id, webhook_id, kind, status, attempts, cycle_attempts, next_trigger, "
+        "next_attempt_at, claim_token, last_status_code, last_error, delivered_at, created_at, updated_at"
+    )
+    tail = (
+        f"CASE WHEN n < {pending} THEN 'pending' ELSE 'succeeded' END, "
+        f"CASE WHEN n < {pending} THEN 0 ELSE 1 END, 0, 'scheduled', "
+        f"CASE WHEN n < {pending} THEN :due END, NULL, "
+        f"CASE WHEN n < {pending} THEN NULL ELSE 200 END, NULL, "
+        f"CASE WHEN n < {pending} THEN NULL ELSE :now END, :now, :now"
+    )
     if db.is_sqlite:
         seq = "WITH RECURSIVE seq(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n + 1 < {count})"
-        ev_sql = (seq.format(count=events) + " INSERT INTO event (id, org_id, type, data, created_at) "
-                  "SELECT 'evt_' || :tag || printf('%010d', n), :org, 'meeting.ended', "
-                  "json_object('meeting_id', 'mtg_' || n, 'n', n), :now FROM seq")
-        dl_sql = (seq.format(count=total) + f", w(k, id) AS (VALUES {values}) "
-                  f"INSERT INTO webhook_delivery ({cols}) "
-                  f"SELECT 'msg_' || :tag || printf('%010d', n), :org, 'evt_' || :tag || printf('%010d', n / {w}), "
-                  f"w.id, 'webhook', {tail} FROM seq CROSS JOIN w WHERE w.k = n % {w}")
+        ev_sql = (
+            seq.format(count=events) + " INSERT INTO event (id, org_id, type, data, created_at) "
+            "SELECT 'evt_' || :tag || printf('%010d', n), :org, 'meeting.ended', "
+            "json_object('meeting_id', 'mtg_' || n, 'n', n), :now FROM seq"
+        )
+        dl_sql = (
+            seq.format(count=total) + f", w(k, id) AS (VALUES {values}) "
+            f"INSERT INTO webhook_delivery ({cols}) "
+            f"SELECT 'msg_' || :tag || printf('%010d', n), :org, 'evt_' || :tag || printf('%010d', n / {w}), "
+            f"w.id, 'webhook', {tail} FROM seq CROSS JOIN w WHERE w.k = n % {w}"
+        )
     else:
-        ev_sql = ("INSERT INTO event (id, org_id, type, data, created_at) "
-                  "SELECT 'evt_' || :tag || lpad(n::text, 10, '0'), :org, 'meeting.ended', "
-                  "json_build_object('meeting_id', 'mtg_' || n, 'n', n), :now "
-                  f"FROM generate_series(0, {events - 1}) AS seq(n)")
-        dl_sql = (f"INSERT INTO webhook_delivery ({cols}) "
-                  f"SELECT 'msg_' || :tag || lpad(n::text, 10, '0'), :org, "
-                  f"'evt_' || :tag || lpad((n / {w})::text, 10, '0'), w.id, 'webhook', {tail} "
-                  f"FROM generate_series(0, {total - 1}) AS seq(n) JOIN (VALUES {values}) AS w(k, id) "
-                  f"ON w.k = n % {w}")
+        ev_sql = (
+            "INSERT INTO event (id, org_id, type, data, created_at) "
+            "SELECT 'evt_' || :tag || lpad(n::text, 10, '0'), :org, 'meeting.ended', "
+            "json_build_object('meeting_id', 'mtg_' || n, 'n', n), :now "
+            f"FROM generate_series(0, {events - 1}) AS seq(n)"
+        )
+        dl_sql = (
+            f"INSERT INTO webhook_delivery ({cols}) "
+            f"SELECT 'msg_' || :tag || lpad(n::text, 10, '0'), :org, "
+            f"'evt_' || :tag || lpad((n / {w})::text, 10, '0'), w.id, 'webhook', {tail} "
+            f"FROM generate_series(0, {total - 1}) AS seq(n) JOIN (VALUES {values}) AS w(k, id) "
+            f"ON w.k = n % {w}"
+        )
     binds = [sa.bindparam("now", type_=sa.DateTime()), sa.bindparam("due", type_=sa.DateTime())]
     with db.engine.begin() as conn:
         conn.execute(sa.text(ev_sql).bindparams(binds[0]), {k: params[k] for k in ("org", "tag", "now")})
@@ -400,8 +423,12 @@ def status_counts(db: Any) -> Counter[str]:
     import sqlalchemy as sa
 
     with db.engine.connect() as conn:
-        return Counter({r[0]: int(r[1]) for r in conn.execute(
-            sa.text("SELECT status, count(*) FROM webhook_delivery GROUP BY status"))})
+        return Counter(
+            {
+                r[0]: int(r[1])
+                for r in conn.execute(sa.text("SELECT status, count(*) FROM webhook_delivery GROUP BY status"))
+            }
+        )
 
 
 def sample_body() -> bytes:
@@ -450,9 +477,13 @@ def goal(ok: bool) -> str:
 async def _bare_loop(url: str, body: bytes, n: int, concurrency: int) -> tuple[float, int]:
     import aiohttp
 
-    headers = {"content-type": "application/json", "user-agent": "zigznote-webhooks/1",
-               "webhook-id": "msg_" + "0" * 26, "webhook-timestamp": str(int(time.time())),
-               "webhook-signature": "v1," + base64.b64encode(os.urandom(32)).decode()}
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "zigznote-webhooks/1",
+        "webhook-id": "msg_" + "0" * 26,
+        "webhook-timestamp": str(int(time.time())),
+        "webhook-signature": "v1," + base64.b64encode(os.urandom(32)).decode(),
+    }
     left = n
     ok = 0
 
@@ -480,18 +511,40 @@ def bare_loop(rc: ReceiverProc, body: bytes, n: int, concurrency: int) -> dict[s
     rcpu1, u1 = rc.cpu(), resource.getrusage(resource.RUSAGE_SELF)
     st = rc.stats()
     cpu = (u1.ru_utime + u1.ru_stime) - (u0.ru_utime + u0.ru_stime)
-    return {"mode": "bare aiohttp loop", "c": concurrency, "n": n, "ok": ok, "received": st["count"],
-            "engine_rate": None, "recv_rate": receiver_rate(st), "client_rate": n / seconds, "wall": seconds,
-            "client_cpu_us": cpu / max(st["count"], 1) * 1e6,
-            "recv_cpu_us": (rcpu1 - rcpu0) / max(st["count"], 1) * 1e6}
+    return {
+        "mode": "bare aiohttp loop",
+        "c": concurrency,
+        "n": n,
+        "ok": ok,
+        "received": st["count"],
+        "engine_rate": None,
+        "recv_rate": receiver_rate(st),
+        "client_rate": n / seconds,
+        "wall": seconds,
+        "client_cpu_us": cpu / max(st["count"], 1) * 1e6,
+        "recv_cpu_us": (rcpu1 - rcpu0) / max(st["count"], 1) * 1e6,
+    }
 
 
-def run_sweeps(ctx: Ctx, db: Any, rc: ReceiverProc, n: int, procs: int, concurrency: int, cap: float,
-               timeout: float = 400.0) -> dict[str, Any]:
+def run_sweeps(
+    ctx: Ctx, db: Any, rc: ReceiverProc, n: int, procs: int, concurrency: int, cap: float, timeout: float = 400.0
+) -> dict[str, Any]:
     """``procs`` concurrent `zigznote worker sweep` subprocesses on a pre-filled database."""
     env = ctx.env(db)
-    cmd = [sys.executable, "-m", "zigznote", "--json", "worker", "sweep", "--concurrency", str(concurrency),
-           "--per-endpoint", str(concurrency), "--max-seconds", f"{cap:g}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "zigznote",
+        "--json",
+        "worker",
+        "sweep",
+        "--concurrency",
+        str(concurrency),
+        "--per-endpoint",
+        str(concurrency),
+        "--max-seconds",
+        f"{cap:g}",
+    ]
     rc.reset()
     rcpu0 = rc.cpu()
     running: list[subprocess.Popen[bytes]] = []
@@ -500,8 +553,11 @@ def run_sweeps(ctx: Ctx, db: Any, rc: ReceiverProc, n: int, procs: int, concurre
     try:
         for i in range(procs):
             err = open(ctx.tmp / f"sweep-{uuid.uuid4().hex[:6]}-{i}.err", "wb")  # noqa: SIM115 (closed below)
-            running.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err,
-                                            preexec_fn=_die_with_parent))
+            running.append(
+                subprocess.Popen(
+                    cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, preexec_fn=_die_with_parent
+                )
+            )
             err.close()
         deadline = time.monotonic() + timeout
         cpu = 0.0
@@ -525,16 +581,26 @@ def run_sweeps(ctx: Ctx, db: Any, rc: ReceiverProc, n: int, procs: int, concurre
     counts = status_counts(db)
     delivered = sum(o["delivered"] for o in outputs)
     engine_rate = sum(o["rate_per_second"] for o in outputs) if procs == 1 else None
-    return {"n": n, "received": st["count"], "delivered": delivered, "succeeded": counts.get("succeeded", 0),
-            "engine_rate": engine_rate, "engine_seconds": [o["seconds"] for o in outputs],
-            "recv_rate": receiver_rate(st), "client_rate": None, "wall": wall,
-            "client_cpu_us": cpu / received * 1e6, "recv_cpu_us": (rc.cpu() - rcpu0) / received * 1e6,
-            "cpu_s": cpu,
-            "cmd": " ".join(shlex.quote(c) for c in cmd[1:])}
+    return {
+        "n": n,
+        "received": st["count"],
+        "delivered": delivered,
+        "succeeded": counts.get("succeeded", 0),
+        "engine_rate": engine_rate,
+        "engine_seconds": [o["seconds"] for o in outputs],
+        "recv_rate": receiver_rate(st),
+        "client_rate": None,
+        "wall": wall,
+        "client_cpu_us": cpu / received * 1e6,
+        "recv_cpu_us": (rc.cpu() - rcpu0) / received * 1e6,
+        "cpu_s": cpu,
+        "cmd": " ".join(shlex.quote(c) for c in cmd[1:]),
+    }
 
 
-def worker_run(ctx: Ctx, backend: str, rc: ReceiverProc, n: int, procs: int, concurrency: int,
-               webhooks: int, cap: float) -> dict[str, Any]:
+def worker_run(
+    ctx: Ctx, backend: str, rc: ReceiverProc, n: int, procs: int, concurrency: int, webhooks: int, cap: float
+) -> dict[str, Any]:
     with ctx.database(backend, "e2e") as db:
         org = add_org(db)
         hooks = add_webhooks(db, ctx.vault, org, [rc.url(f"/hook/{k}") for k in range(webhooks)])
@@ -553,8 +619,10 @@ def part_e2e(ctx: Ctx, args: argparse.Namespace) -> list[str]:
         # warm the receiver (first connections, code paths) so the first measured mode is not penalised
         bare_loop(rc, body, 2000, 50)
         # CPU of a sweep with nothing to do (interpreter + imports + connect), subtracted below
-        startup = {b: worker_run(ctx, b, rc, 0, 1, 50, webhooks, args.cap)["cpu_s"]
-                   for b in (["sqlite", "postgres"] if ctx.pg_base else ["sqlite"])}
+        startup = {
+            b: worker_run(ctx, b, rc, 0, 1, 50, webhooks, args.cap)["cpu_s"]
+            for b in (["sqlite", "postgres"] if ctx.pg_base else ["sqlite"])
+        }
         for c in cs:
             log(f"e2e c={c}: bare loop")
             bare = bare_loop(rc, body, n, c)
@@ -566,26 +634,42 @@ def part_e2e(ctx: Ctx, args: argparse.Namespace) -> list[str]:
                 res["bare"] = bare["recv_rate"]
                 rows.append(res)
     cmd = rows[1]["cmd"] if len(rows) > 1 else ""
-    md = ["## 1. End-to-end deliveries/s (claim → sign → POST → record → commit)", "",
-          f"{n:,} deliveries per run (1 org, {webhooks} webhooks → one receiver process, `--per-endpoint` = "
-          f"`--concurrency`), a fresh database per run, filled with set-based SQL; each sweep is capped at "
-          f"`--max-seconds {args.cap:g}` so a slow engine still finishes (rates stay valid; *notes* say when the "
-          "cap cut a run short). Worker command: "
-          f"`python {cmd}` (subprocess; `ZIGZNOTE_WEBHOOK_ALLOW_NETS={ALLOW_NETS}`). Bare loop: one aiohttp "
-          f"ClientSession in the benchmark process, same body size ({len(body)} B), same concurrency, "
-          f"{n:,} requests. *engine* = `rate_per_second` the sweep prints (measured inside the engine); "
-          "*receiver* = (count - 1) / (last - first arrival) at the receiver; ratio = receiver rate / bare "
-          "loop receiver rate at the same concurrency. *Sender CPU* = user + system CPU of the worker "
-          "process(es) (from `os.wait4`) minus the CPU of a sweep with nothing to do (start-up: "
-          + ", ".join(f"{b} {v:.2f} s" for b, v in startup.items()) + ") or of the bare loop, per request "
-          "received; *receiver CPU* likewise from /proc/<pid>/stat. The machine has 2 cores shared by sender, "
-          "receiver (and Postgres).", ""]
+    md = [
+        "## 1. End-to-end deliveries/s (claim → sign → POST → record → commit)",
+        "",
+        f"{n:,} deliveries per run (1 org, {webhooks} webhooks → one receiver process, `--per-endpoint` = "
+        f"`--concurrency`), a fresh database per run, filled with set-based SQL; each sweep is capped at "
+        f"`--max-seconds {args.cap:g}` so a slow engine still finishes (rates stay valid; *notes* say when the "
+        "cap cut a run short). Worker command: "
+        f"`python {cmd}` (subprocess; `ZIGZNOTE_WEBHOOK_ALLOW_NETS={ALLOW_NETS}`). Bare loop: one aiohttp "
+        f"ClientSession in the benchmark process, same body size ({len(body)} B), same concurrency, "
+        f"{n:,} requests. *engine* = `rate_per_second` the sweep prints (measured inside the engine); "
+        "*receiver* = (count - 1) / (last - first arrival) at the receiver; ratio = receiver rate / bare "
+        "loop receiver rate at the same concurrency. *Sender CPU* = user + system CPU of the worker "
+        "process(es) (from `os.wait4`) minus the CPU of a sweep with nothing to do (start-up: "
+        + ", ".join(f"{b} {v:.2f} s" for b, v in startup.items())
+        + ") or of the bare loop, per request "
+        "received; *receiver CPU* likewise from /proc/<pid>/stat. The machine has 2 cores shared by sender, "
+        "receiver (and Postgres).",
+        "",
+    ]
     trows = []
     for r in rows:
         if r["mode"].startswith("bare"):
-            trows.append([r["mode"], r["c"], f"{r['received']:,}", "-", fmt(r["recv_rate"]), "1.00",
-                          fmt(r["client_cpu_us"]), fmt(r["recv_cpu_us"]), f"{r['wall']:.1f}",
-                          "client-side rate: " + fmt(r["client_rate"]) + "/s"])
+            trows.append(
+                [
+                    r["mode"],
+                    r["c"],
+                    f"{r['received']:,}",
+                    "-",
+                    fmt(r["recv_rate"]),
+                    "1.00",
+                    fmt(r["client_cpu_us"]),
+                    fmt(r["recv_cpu_us"]),
+                    f"{r['wall']:.1f}",
+                    "client-side rate: " + fmt(r["client_rate"]) + "/s",
+                ]
+            )
         else:
             note = f"succeeded {r['succeeded']:,}/{r['n']:,}"
             if r["succeeded"] < r["n"]:
@@ -599,35 +683,68 @@ def part_e2e(ctx: Ctx, args: argparse.Namespace) -> list[str]:
             procs = len(r["engine_seconds"])
             base_cpu = startup["sqlite" if "SQLite" in r["mode"] else "postgres"] * procs
             net = (r["cpu_s"] - base_cpu) / max(r["received"], 1) * 1e6
-            trows.append([r["mode"], r["c"], f"{r['received']:,}", fmt(r["engine_rate"]), fmt(r["recv_rate"]),
-                          ratio(r["recv_rate"], r["bare"]), fmt(net), fmt(r["recv_cpu_us"]),
-                          f"{r['wall']:.1f}", note])
-    md += table(["mode", "concurrency", "requests received", "engine del/s", "receiver del/s", "÷ bare loop",
-                 "sender CPU µs/request", "receiver CPU µs/request", "wall s (incl. start-up)", "notes"], trows)
+            trows.append(
+                [
+                    r["mode"],
+                    r["c"],
+                    f"{r['received']:,}",
+                    fmt(r["engine_rate"]),
+                    fmt(r["recv_rate"]),
+                    ratio(r["recv_rate"], r["bare"]),
+                    fmt(net),
+                    fmt(r["recv_cpu_us"]),
+                    f"{r['wall']:.1f}",
+                    note,
+                ]
+            )
+    md += table(
+        [
+            "mode",
+            "concurrency",
+            "requests received",
+            "engine del/s",
+            "receiver del/s",
+            "÷ bare loop",
+            "sender CPU µs/request",
+            "receiver CPU µs/request",
+            "wall s (incl. start-up)",
+            "notes",
+        ],
+        trows,
+    )
     md.append("")
     best: dict[str, dict[str, Any]] = {}
     for r in rows:
         if r["recv_rate"] is not None and (r["mode"] not in best or r["recv_rate"] > best[r["mode"]]["recv_rate"]):
             best[r["mode"]] = r
-    md.append("Best per mode (receiver rate): " + "; ".join(
-        f"{m} {fmt(r['recv_rate'])}/s at c={r['c']}" + (f" ({ratio(r['recv_rate'], r['bare'])}x bare)"
-                                                        if "bare" in r else "")
-        for m, r in best.items()) + ".")
+    md.append(
+        "Best per mode (receiver rate): "
+        + "; ".join(
+            f"{m} {fmt(r['recv_rate'])}/s at c={r['c']}"
+            + (f" ({ratio(r['recv_rate'], r['bare'])}x bare)" if "bare" in r else "")
+            for m, r in best.items()
+        )
+        + "."
+    )
     sq = best.get("1 worker, SQLite")
     if sq is not None:
-        md += ["", f"Goals (one SQLite worker, best concurrency c={sq['c']}): ≥ {GOAL_SQLITE_RATE:,.0f} deliveries/s "
-               f"— {fmt(sq['recv_rate'])}/s receiver, {fmt(sq['engine_rate'])}/s engine: "
-               f"{goal(min(sq['recv_rate'], sq['engine_rate'] or 0) >= GOAL_SQLITE_RATE)}; ≥ "
-               f"{GOAL_BARE_RATIO:.0%} of the bare loop — {ratio(sq['recv_rate'], sq['bare'])}: "
-               f"{goal(sq['recv_rate'] / sq['bare'] >= GOAL_BARE_RATIO)}."]
+        md += [
+            "",
+            f"Goals (one SQLite worker, best concurrency c={sq['c']}): ≥ {GOAL_SQLITE_RATE:,.0f} deliveries/s "
+            f"— {fmt(sq['recv_rate'])}/s receiver, {fmt(sq['engine_rate'])}/s engine: "
+            f"{goal(min(sq['recv_rate'], sq['engine_rate'] or 0) >= GOAL_SQLITE_RATE)}; ≥ "
+            f"{GOAL_BARE_RATIO:.0%} of the bare loop — {ratio(sq['recv_rate'], sq['bare'])}: "
+            f"{goal(sq['recv_rate'] / sq['bare'] >= GOAL_BARE_RATIO)}.",
+        ]
     return md
 
 
 # ---------------------------------------------------------------------------------------------
 # 2. SQL statements per delivered event
 # ---------------------------------------------------------------------------------------------
-def count_statements(ctx: Ctx, backend: str, rc: ReceiverProc, n: int, webhooks: int,
-                     config: dict[str, Any], cap: float) -> dict[str, Any]:
+def count_statements(
+    ctx: Ctx, backend: str, rc: ReceiverProc, n: int, webhooks: int, config: dict[str, Any], cap: float
+) -> dict[str, Any]:
     from sqlalchemy import event
 
     from zigznote.delivery.engine import EngineConfig, Worker
@@ -640,8 +757,9 @@ def count_statements(ctx: Ctx, backend: str, rc: ReceiverProc, n: int, webhooks:
         kinds: Counter[str] = Counter()
         c = {"executions": 0, "rows": 0, "executemany": 0, "commits": 0, "checkouts": 0}
 
-        def on_execute(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
-                       executemany: bool) -> None:
+        def on_execute(
+            conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+        ) -> None:
             c["executions"] += 1
             c["rows"] += len(parameters) if executemany else 1
             c["executemany"] += executemany
@@ -676,9 +794,19 @@ def count_statements(ctx: Ctx, backend: str, rc: ReceiverProc, n: int, webhooks:
             event.remove(db.engine.pool, "checkout", on_checkout)
         counts = status_counts(db)
     events_delivered = stats.delivered / webhooks
-    return {"backend": backend, "n": n, "webhooks": webhooks, "config": config, "delivered": stats.delivered,
-            "released": stats.released, "events": events_delivered, "succeeded": counts.get("succeeded", 0),
-            "seconds": seconds, "kinds": kinds, **c}
+    return {
+        "backend": backend,
+        "n": n,
+        "webhooks": webhooks,
+        "config": config,
+        "delivered": stats.delivered,
+        "released": stats.released,
+        "events": events_delivered,
+        "succeeded": counts.get("succeeded", 0),
+        "seconds": seconds,
+        "kinds": kinds,
+        **c,
+    }
 
 
 def part_sql(ctx: Ctx, args: argparse.Namespace) -> list[str]:
@@ -697,31 +825,66 @@ def part_sql(ctx: Ctx, args: argparse.Namespace) -> list[str]:
                 r = count_statements(ctx, backend, rc, n, hooks, cfg, args.sql_cap)
                 r["label"] = label
                 results.append(r)
-    md = ["## 2. SQL statements per delivered event", "",
-          f"In-process `Worker(db, vault, EngineConfig(...)).run(once=True, max_seconds={args.sql_cap:g})` over "
-          f"{n:,} due deliveries (the cap bounds slow configurations; counts are per event actually delivered), "
-          "with a "
-          "`before_cursor_execute` listener on `db.engine` (an executemany is one execution; its parameter "
-          "sets are counted as rows). *events* = distinct events delivered (deliveries ÷ webhooks). Commits "
-          "are counted with the `commit` event, pool checkouts with the pool's `checkout` event (on Postgres "
-          "each checkout also costs a `pool_pre_ping` round trip, which the listener does not see).", ""]
+    md = [
+        "## 2. SQL statements per delivered event",
+        "",
+        f"In-process `Worker(db, vault, EngineConfig(...)).run(once=True, max_seconds={args.sql_cap:g})` over "
+        f"{n:,} due deliveries (the cap bounds slow configurations; counts are per event actually delivered), "
+        "with a "
+        "`before_cursor_execute` listener on `db.engine` (an executemany is one execution; its parameter "
+        "sets are counted as rows). *events* = distinct events delivered (deliveries ÷ webhooks). Commits "
+        "are counted with the `commit` event, pool checkouts with the pool's `checkout` event (on Postgres "
+        "each checkout also costs a `pool_pre_ping` round trip, which the listener does not see).",
+        "",
+    ]
     trows = []
     for r in results:
         ev = r["events"] or float("nan")
-        trows.append([r["backend"], r["label"], f"{r['delivered']:,}", fmt(r["events"]), f"{r['executions']:,}",
-                      f"{r['executions'] / ev:.3f}", f"{r['executions'] / max(r['delivered'], 1):.3f}",
-                      f"{r['rows'] / ev:.2f}", f"{r['commits'] / ev:.3f}", f"{r['checkouts'] / ev:.3f}",
-                      f"{r['released']:,}", f"{r['delivered'] / r['seconds']:,.0f}"])
-    md += table(["backend", "config", "delivered", "events", "statements", "statements / event",
-                 "statements / delivery", "rows / event", "commits / event", "checkouts / event",
-                 "released (over-claimed)", "del/s in-process"], trows)
+        trows.append(
+            [
+                r["backend"],
+                r["label"],
+                f"{r['delivered']:,}",
+                fmt(r["events"]),
+                f"{r['executions']:,}",
+                f"{r['executions'] / ev:.3f}",
+                f"{r['executions'] / max(r['delivered'], 1):.3f}",
+                f"{r['rows'] / ev:.2f}",
+                f"{r['commits'] / ev:.3f}",
+                f"{r['checkouts'] / ev:.3f}",
+                f"{r['released']:,}",
+                f"{r['delivered'] / r['seconds']:,.0f}",
+            ]
+        )
+    md += table(
+        [
+            "backend",
+            "config",
+            "delivered",
+            "events",
+            "statements",
+            "statements / event",
+            "statements / delivery",
+            "rows / event",
+            "commits / event",
+            "checkouts / event",
+            "released (over-claimed)",
+            "del/s in-process",
+        ],
+        trows,
+    )
     md += ["", "Statements by kind (executions):", ""]
     kind_names = sorted({k for r in results for k in r["kinds"]})
-    md += table(["backend", "config"] + [f"`{k}`" for k in kind_names],
-                [[r["backend"], r["label"]] + [f"{r['kinds'].get(k, 0):,}" for k in kind_names] for r in results])
+    md += table(
+        ["backend", "config"] + [f"`{k}`" for k in kind_names],
+        [[r["backend"], r["label"]] + [f"{r['kinds'].get(k, 0):,}" for k in kind_names] for r in results],
+    )
     worst = max(r["executions"] / (r["events"] or 1) for r in results)
-    md += ["", f"Goal ≤ {GOAL_SQL_PER_EVENT:g} statements per delivered event: worst case {worst:.3f} — "
-           f"{goal(worst <= GOAL_SQL_PER_EVENT)}."]
+    md += [
+        "",
+        f"Goal ≤ {GOAL_SQL_PER_EVENT:g} statements per delivered event: worst case {worst:.3f} — "
+        f"{goal(worst <= GOAL_SQL_PER_EVENT)}.",
+    ]
     return md
 
 
@@ -739,8 +902,9 @@ def time_claims(ctx: Ctx, backend: str, total: int, due: int, reps: int) -> dict
         hooks = add_webhooks(db, ctx.vault, org, [f"http://127.0.0.1:9/claim/{k}" for k in range(4)])
         fill_s = fill(db, org, hooks, total, pending_due=due)
         counts = status_counts(db)
-        reset = sa.text("UPDATE webhook_delivery SET status = 'pending', claim_token = NULL, next_attempt_at = :due "
-                        "WHERE id = :id").bindparams(sa.bindparam("due", type_=sa.DateTime()))
+        reset = sa.text(
+            "UPDATE webhook_delivery SET status = 'pending', claim_token = NULL, next_attempt_at = :due WHERE id = :id"
+        ).bindparams(sa.bindparam("due", type_=sa.DateTime()))
         times = []
         sizes = []
         for i in range(reps + 3):  # 3 warm-up claims
@@ -753,9 +917,17 @@ def time_claims(ctx: Ctx, backend: str, total: int, due: int, reps: int) -> dict
                 sizes.append(len(claimed))
             with db.engine.begin() as conn:  # untimed: give them back so the due set stays the same
                 conn.execute(reset, [{"id": c.id, "due": now - timedelta(seconds=1)} for c in claimed])
-    return {"backend": backend, "total": total, "due": due, "counts": counts, "fill_s": fill_s,
-            "median": statistics.median(times), "p90": pct(times, 0.9), "min": min(times),
-            "claimed": sorted(set(sizes))}
+    return {
+        "backend": backend,
+        "total": total,
+        "due": due,
+        "counts": counts,
+        "fill_s": fill_s,
+        "median": statistics.median(times),
+        "p90": pct(times, 0.9),
+        "min": min(times),
+        "claimed": sorted(set(sizes)),
+    }
 
 
 def part_claim(ctx: Ctx, args: argparse.Namespace) -> list[str]:
@@ -766,28 +938,46 @@ def part_claim(ctx: Ctx, args: argparse.Namespace) -> list[str]:
         for total in sizes:
             log(f"claim: {backend}, {total:,} rows")
             res.append(time_claims(ctx, backend, total, due, reps))
-    md = ["## 3. Claim time vs table size", "",
-          f"`zigznote.delivery.queue.claim(engine, limit=100, lease_seconds=30, now=utcnow())`, timed {reps}x after "
-          "3 warm-up claims; after each claim its rows are put back (pending, due; untimed) so every claim sees "
-          f"the same {due} due rows. Rows: 4 webhooks, events = rows ÷ 4; filled with one INSERT…SELECT. "
-          "Postgres tables are ANALYZEd after the fill (what autovacuum would do); SQLite is left as a user's "
-          "file would be (no ANALYZE).", ""]
+    md = [
+        "## 3. Claim time vs table size",
+        "",
+        f"`zigznote.delivery.queue.claim(engine, limit=100, lease_seconds=30, now=utcnow())`, timed {reps}x after "
+        "3 warm-up claims; after each claim its rows are put back (pending, due; untimed) so every claim sees "
+        f"the same {due} due rows. Rows: 4 webhooks, events = rows ÷ 4; filled with one INSERT…SELECT. "
+        "Postgres tables are ANALYZEd after the fill (what autovacuum would do); SQLite is left as a user's "
+        "file would be (no ANALYZE).",
+        "",
+    ]
     trows = []
     for r in res:
         mix = ", ".join(f"{k} {v:,}" for k, v in sorted(r["counts"].items()))
-        trows.append([r["backend"], f"{r['total']:,}", mix, f"{r['fill_s']:.1f}", "/".join(map(str, r["claimed"])),
-                      f"{r['median'] * 1000:.2f}", f"{r['p90'] * 1000:.2f}", f"{r['min'] * 1000:.2f}"])
-    md += table(["backend", "rows in webhook_delivery", "mix", "fill s", "rows per claim", "median ms", "p90 ms",
-                 "min ms"], trows)
+        trows.append(
+            [
+                r["backend"],
+                f"{r['total']:,}",
+                mix,
+                f"{r['fill_s']:.1f}",
+                "/".join(map(str, r["claimed"])),
+                f"{r['median'] * 1000:.2f}",
+                f"{r['p90'] * 1000:.2f}",
+                f"{r['min'] * 1000:.2f}",
+            ]
+        )
+    md += table(
+        ["backend", "rows in webhook_delivery", "mix", "fill s", "rows per claim", "median ms", "p90 ms", "min ms"],
+        trows,
+    )
     md.append("")
     for backend in backends:
         rs = sorted((r for r in res if r["backend"] == backend), key=lambda r: r["total"])
         if len(rs) >= 2:
             small, big = rs[0], rs[-1]
             q = big["median"] / small["median"]
-            md.append(f"- {backend}: median {big['total']:,} rows ÷ {small['total']:,} rows = {q:.2f}x "
-                      f"(p90 {big['p90'] / small['p90']:.2f}x) — goal within {GOAL_CLAIM_RATIO:g}x: "
-                      f"{goal(q <= GOAL_CLAIM_RATIO)}.")
+            md.append(
+                f"- {backend}: median {big['total']:,} rows ÷ {small['total']:,} rows = {q:.2f}x "
+                f"(p90 {big['p90'] / small['p90']:.2f}x) — goal within {GOAL_CLAIM_RATIO:g}x: "
+                f"{goal(q <= GOAL_CLAIM_RATIO)}."
+            )
     return md
 
 
@@ -806,8 +996,9 @@ def part_rss(ctx: Ctx, args: argparse.Namespace) -> list[str]:
         cmd = [sys.executable, "-m", "zigznote", "worker", "run", "--max-seconds", f"{seconds:g}"]
         log(f"rss: {' '.join(cmd[1:])}")
         out = open(ctx.tmp / "rss-worker.out", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(cmd, env=ctx.env(db), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(
+            cmd, env=ctx.env(db), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
         out.close()
         samples: list[tuple[float, int]] = []
         hwm = [0]
@@ -827,16 +1018,39 @@ def part_rss(ctx: Ctx, args: argparse.Namespace) -> list[str]:
     max_rss = max((kb for _, kb in samples), default=0)
     first5 = [kb for t, kb in samples if t <= 5.0]
     peak = max(max_rss, hwm[0], (usage.ru_maxrss if usage else 0)) / 1024
-    md = ["## 4. Worker peak RSS with 1,000,000 pending deliveries", "",
-          f"{rows:,} pending, due deliveries ({webhooks} webhooks, {math.ceil(rows / webhooks):,} events; SQLite "
-          f"file {size_mb:,.0f} MB, filled in {fill_s:.1f} s), then `python {' '.join(cmd[1:])}` (subprocess, "
-          "default concurrency, stdout = JSON line per attempt, to a file) against the fast receiver. RSS polled "
-          "every 100 ms from /proc/<pid>/status; `ru_maxrss` from `os.wait4` on exit.", ""]
-    md += table(["exit code", "delivered (receiver)", "samples", "RSS at ~5 s MB", "max VmRSS MB",
-                 "last VmHWM MB", "ru_maxrss MB", "peak MB"],
-                [[code, f"{received:,}", len(samples), fmt(max(first5, default=0) / 1024, 1),
-                  fmt(max_rss / 1024, 1), fmt(hwm[0] / 1024, 1),
-                  fmt(usage.ru_maxrss / 1024, 1) if usage else "-", fmt(peak, 1)]])
+    md = [
+        "## 4. Worker peak RSS with 1,000,000 pending deliveries",
+        "",
+        f"{rows:,} pending, due deliveries ({webhooks} webhooks, {math.ceil(rows / webhooks):,} events; SQLite "
+        f"file {size_mb:,.0f} MB, filled in {fill_s:.1f} s), then `python {' '.join(cmd[1:])}` (subprocess, "
+        "default concurrency, stdout = JSON line per attempt, to a file) against the fast receiver. RSS polled "
+        "every 100 ms from /proc/<pid>/status; `ru_maxrss` from `os.wait4` on exit.",
+        "",
+    ]
+    md += table(
+        [
+            "exit code",
+            "delivered (receiver)",
+            "samples",
+            "RSS at ~5 s MB",
+            "max VmRSS MB",
+            "last VmHWM MB",
+            "ru_maxrss MB",
+            "peak MB",
+        ],
+        [
+            [
+                code,
+                f"{received:,}",
+                len(samples),
+                fmt(max(first5, default=0) / 1024, 1),
+                fmt(max_rss / 1024, 1),
+                fmt(hwm[0] / 1024, 1),
+                fmt(usage.ru_maxrss / 1024, 1) if usage else "-",
+                fmt(peak, 1),
+            ]
+        ],
+    )
     md += ["", f"Goal < {GOAL_RSS_MB:g} MB: peak {peak:.1f} MB — {goal(peak < GOAL_RSS_MB)}."]
     return md
 
@@ -866,8 +1080,9 @@ def measure_latency(ctx: Ctx, backend: str, samples: int) -> dict[str, Any]:
         add_webhooks(setup_db, ctx.vault, org, [rc.url("/latency")])
         out = open(ctx.tmp / f"latency-{backend}.out", "wb")  # noqa: SIM115
         cmd = [sys.executable, "-m", "zigznote", "worker", "run"]
-        proc = subprocess.Popen(cmd, env=ctx.env(setup_db), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(
+            cmd, env=ctx.env(setup_db), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
         out.close()
         db = Database(setup_db.engine.url.render_as_string(hide_password=False))
         payload = b'{"meeting_id": "m1"}'
@@ -917,15 +1132,19 @@ def part_latency(ctx: Ctx, args: argparse.Namespace) -> list[str]:
     for backend in backends:
         log(f"latency: {backend}, {args.latency_samples} emits per series")
         res.append(measure_latency(ctx, backend, args.latency_samples))
-    md = ["## 5. Latency from emit to receipt (idle worker)", "",
-          f"`python {res[0]['cmd']}` (subprocess, idle, default 0.25 s poll interval) against a receiver that "
-          "records (arrival wall time, `webhook-id`). Events emitted one at a time through "
-          "`zigznote.services.events.emit(db, 'bench', 'meeting.ended', b'{\"meeting_id\": \"m1\"}')`, each "
-          "after a random pause that starts when the previous one arrived; latency = receiver `time.time()` "
-          "at arrival - `time.time()` just before `emit` (same machine), so it includes the emit transaction "
-          "(its own median shown separately). Caveat: an idle worker polls 0.25 s after its last activity, and "
-          "the previous delivery *is* its last activity, so with pauses shorter than 0.25 s the latency is "
-          "about 0.25 s - pause (biased low); the 50-450 ms series spreads emits over the whole poll phase.", ""]
+    md = [
+        "## 5. Latency from emit to receipt (idle worker)",
+        "",
+        f"`python {res[0]['cmd']}` (subprocess, idle, default 0.25 s poll interval) against a receiver that "
+        "records (arrival wall time, `webhook-id`). Events emitted one at a time through "
+        "`zigznote.services.events.emit(db, 'bench', 'meeting.ended', b'{\"meeting_id\": \"m1\"}')`, each "
+        "after a random pause that starts when the previous one arrived; latency = receiver `time.time()` "
+        "at arrival - `time.time()` just before `emit` (same machine), so it includes the emit transaction "
+        "(its own median shown separately). Caveat: an idle worker polls 0.25 s after its last activity, and "
+        "the previous delivery *is* its last activity, so with pauses shorter than 0.25 s the latency is "
+        "about 0.25 s - pause (biased low); the 50-450 ms series spreads emits over the whole poll phase.",
+        "",
+    ]
     trows = []
     notes = []
     for backend_res in res:
@@ -935,20 +1154,51 @@ def part_latency(ctx: Ctx, args: argparse.Namespace) -> list[str]:
                 trows.append([r["backend"], r["label"], 0, r["lost"]] + ["-"] * 6)
                 continue
             p50, p95 = statistics.median(lat), pct(lat, 0.95)
-            trows.append([r["backend"], r["label"], len(lat), r["lost"], f"{statistics.median(r['emit']) * 1000:.1f}",
-                          f"{min(lat) * 1000:.1f}", f"{p50 * 1000:.1f}", f"{p95 * 1000:.1f}",
-                          f"{max(lat) * 1000:.1f}", f"{statistics.mean(lat) * 1000:.1f}"])
+            trows.append(
+                [
+                    r["backend"],
+                    r["label"],
+                    len(lat),
+                    r["lost"],
+                    f"{statistics.median(r['emit']) * 1000:.1f}",
+                    f"{min(lat) * 1000:.1f}",
+                    f"{p50 * 1000:.1f}",
+                    f"{p95 * 1000:.1f}",
+                    f"{max(lat) * 1000:.1f}",
+                    f"{statistics.mean(lat) * 1000:.1f}",
+                ]
+            )
             target = GOAL_LAT_SQLITE if r["backend"] == "sqlite" else GOAL_LAT_PG
-            notes.append(f"- {r['backend']}, {r['label']}: p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms — goal "
-                         f"p50 < {target * 1000:g} ms: {goal(p50 < target)}.")
+            notes.append(
+                f"- {r['backend']}, {r['label']}: p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms — goal "
+                f"p50 < {target * 1000:g} ms: {goal(p50 < target)}."
+            )
             if r["backend"] == "postgres" and "NOTIFY sent" not in r["label"] and p50 >= GOAL_LAT_PG:
                 wired = "notify" in inspect.getsource(events_module())
-                notes.append("  - This is the poll interval, not a LISTEN/NOTIFY wake-up: "
-                             + ("`zigznote/services/events.py` does not call `queue.notify(conn)` (not wired yet)."
-                                if not wired else "`services/events.py` mentions notify, yet no early wake-up "
-                                "was observed: check that NOTIFY runs inside the emit transaction."))
-    md += table(["backend", "series", "samples", "lost (> 5 s)", "emit() median ms", "min ms", "p50 ms", "p95 ms",
-                 "max ms", "mean ms"], trows)
+                notes.append(
+                    "  - This is the poll interval, not a LISTEN/NOTIFY wake-up: "
+                    + (
+                        "`zigznote/services/events.py` does not call `queue.notify(conn)` (not wired yet)."
+                        if not wired
+                        else "`services/events.py` mentions notify, yet no early wake-up "
+                        "was observed: check that NOTIFY runs inside the emit transaction."
+                    )
+                )
+    md += table(
+        [
+            "backend",
+            "series",
+            "samples",
+            "lost (> 5 s)",
+            "emit() median ms",
+            "min ms",
+            "p50 ms",
+            "p95 ms",
+            "max ms",
+            "mean ms",
+        ],
+        trows,
+    )
     md += ["", *notes]
     return md
 
@@ -956,102 +1206,6 @@ def part_latency(ctx: Ctx, args: argparse.Namespace) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # 6. proposed engine fixes, measured in-process by subclassing / patching (src/ is not edited)
 # ---------------------------------------------------------------------------------------------
-def _variants() -> dict[str, Any]:
-    """Worker subclasses implementing the fixes proposed in the report."""
-    from zigznote.delivery.engine import Worker
-
-    class WakeAfterFlush(Worker):
-        """Fix A: writing results frees capacity (they count as in flight), so wake the loop."""
-
-        async def _flush(self) -> None:
-            try:
-                await super()._flush()
-            finally:
-                self._wake.set()
-
-    class FlushWhenBlocked(WakeAfterFlush):
-        """Fix B: linger `flush_interval` for more results only while unwritten results are not what
-        stops the loop from claiming; as soon as they are (in flight + unwritten >= concurrency), write
-        at once. Results that arrive during one write form the next batch (group commit)."""
-
-        def __init__(self, *a: Any, **kw: Any) -> None:
-            super().__init__(*a, **kw)
-            self._flush_now = asyncio.Event()
-
-        def _task_done(self, task: asyncio.Task[None]) -> None:
-            super()._task_done(task)
-            if len(self._inflight) + len(self._results) >= self.config.concurrency:
-                self._flush_now.set()
-
-        async def _finisher(self) -> None:
-            cfg = self.config
-            while True:
-                await self._results_ready.wait()
-                if len(self._inflight) + len(self._results) < cfg.concurrency and len(self._results) < cfg.batch:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._flush_now.wait(), cfg.flush_interval)
-                self._flush_now.clear()
-                try:
-                    await self._flush()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    await asyncio.sleep(1.0)
-
-    class FlushNotCancelled(FlushWhenBlocked):
-        """Fix E: a write in progress is never cancelled. `run()` cancels the finisher at the end; if
-        that lands while the finisher awaits `queue.finish` in the DB thread, the executor work item
-        is cancelled before it starts (the results are never written: rows stay `delivering`, are
-        sent again after the lease, stats undercount). Shield the write and let it finish first."""
-
-        async def _finisher(self) -> None:
-            cfg = self.config
-            while True:
-                await self._results_ready.wait()
-                if len(self._inflight) + len(self._results) < cfg.concurrency and len(self._results) < cfg.batch:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._flush_now.wait(), cfg.flush_interval)
-                self._flush_now.clear()
-                write = asyncio.ensure_future(self._flush())
-                try:
-                    await asyncio.shield(write)
-                except asyncio.CancelledError:
-                    with contextlib.suppress(Exception):
-                        await write
-                    raise
-                except Exception:
-                    await asyncio.sleep(1.0)
-
-    return {"A": WakeAfterFlush, "AB": FlushWhenBlocked, "ABE": FlushNotCancelled}
-
-
-@contextlib.contextmanager
-def _per_endpoint_caches() -> Iterator[None]:
-    """Fix C: do the per-request work that only depends on the endpoint once (the literal-host SSRF
-    check of the URL, the base64 decode of the signing secret)."""
-    import functools
-
-    from zigznote.delivery import sender
-    from zigznote.webhooks import signing
-
-    orig_check, orig_decode = sender._check_literal_host, signing.decode_secret
-    ok: set[tuple[str, int]] = set()
-
-    def check(url: str, allow_nets: Any) -> None:
-        key = (url, id(allow_nets))
-        if key not in ok:
-            orig_check(url, allow_nets)
-            ok.add(key)
-
-    sender._check_literal_host = check  # type: ignore[assignment]
-    signing.decode_secret = functools.lru_cache(maxsize=1024)(orig_decode)  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        sender._check_literal_host = orig_check  # type: ignore[assignment]
-        signing.decode_secret = orig_decode  # type: ignore[assignment]
-
-
 def _cpu_self() -> float:
     import resource
 
@@ -1072,8 +1226,9 @@ async def _send_path(url: str, body: bytes, n: int, c: int, mode: str) -> tuple[
     secret = generate_secret()
     fixed = request_headers("msg_" + "0" * 26, int(time.time()), body, [secret], {})
     if mode == "bare":
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=c),
-                                        timeout=aiohttp.ClientTimeout(total=30))
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=c), timeout=aiohttp.ClientTimeout(total=30)
+        )
     else:
         session = sender.make_session(allow_nets=nets, limit=c, timeout=15)
     left = n
@@ -1145,8 +1300,17 @@ def _queue_path(ctx: Ctx, backend: str, n: int) -> tuple[float, float]:
         return done / (time.perf_counter() - t0), (_cpu_self() - cpu0) / max(done, 1) * 1e6
 
 
-def inprocess(ctx: Ctx, rc: ReceiverProc, backend: str, cls: Any, n: int, webhooks: int, cap: float,
-              caches: bool = False, **config: Any) -> dict[str, Any]:
+def inprocess(
+    ctx: Ctx,
+    rc: ReceiverProc,
+    backend: str,
+    cls: Any,
+    n: int,
+    webhooks: int,
+    cap: float,
+    caches: bool = False,
+    **config: Any,
+) -> dict[str, Any]:
     from sqlalchemy import event
 
     from zigznote.delivery.engine import EngineConfig
@@ -1169,7 +1333,7 @@ def inprocess(ctx: Ctx, rc: ReceiverProc, backend: str, cls: Any, n: int, webhoo
         event.listen(db.engine, "before_cursor_execute", on_execute)
         event.listen(db.engine, "commit", on_commit)
         try:
-            with _per_endpoint_caches() if caches else contextlib.nullcontext():
+            with contextlib.nullcontext():
                 worker = cls(db, ctx.vault, cfg)
                 t0, cpu0 = time.perf_counter(), _cpu_self()
                 stats = asyncio.run(asyncio.wait_for(worker.run(once=True, max_seconds=cap), timeout=cap + 60))
@@ -1181,89 +1345,26 @@ def inprocess(ctx: Ctx, rc: ReceiverProc, backend: str, cls: Any, n: int, webhoo
         succeeded = statuses.get("succeeded", 0)
     st = rc.stats()
     events = max(succeeded / webhooks, 1)
-    return {"delivered": stats.delivered, "succeeded": succeeded, "delivering": statuses.get("delivering", 0),
-            "released": stats.released, "rate": succeeded / seconds, "recv_rate": receiver_rate(st),
-            "received": st["count"], "cpu_us": cpu / max(succeeded, 1) * 1e6,
-            "per_event": counts["statements"] / events, "commits_per_event": counts["commits"] / events}
-
-
-def part_fixes(ctx: Ctx, args: argparse.Namespace) -> list[str]:
-    from zigznote.delivery.engine import Worker
-
-    v = _variants()
-    n, cap, c = args.fix_n, args.fix_cap, 100
-    same = {"concurrency": c, "per_endpoint": c}
-    runs: list[tuple[str, str, Any, int, bool, dict[str, Any]]] = [
-        ("sqlite", "as shipped", Worker, 4, False, same),
-        ("sqlite", "A: wake the loop after each flush", v["A"], 4, False, same),
-        ("sqlite", "A + B: flush at once when results block claiming", v["AB"], 4, False, same),
-        ("sqlite", "A + flush_interval=0 (for comparison with B)", v["A"], 4, False, {**same, "flush_interval": 0.0}),
-        ("sqlite", "A + B + C: per-endpoint caches (SSRF literal check, secret decode)", v["AB"], 4, True, same),
-        ("sqlite", "A + B + C, c=200", v["AB"], 4, True, {"concurrency": 200, "per_endpoint": 200}),
-        ("sqlite", "as shipped, defaults (c=50, per-endpoint=10), 1 webhook", Worker, 1, False, {}),
-        ("sqlite", "A + B + C, defaults (c=50, per-endpoint=10), 1 webhook", v["AB"], 1, True, {}),
-        ("sqlite", "A + B + C, defaults but batch=10 (claim ≤ per-endpoint), 1 webhook", v["AB"], 1, True,
-         {"batch": 10}),
-    ]
-    if ctx.pg_base:
-        runs += [("postgres", "as shipped", Worker, 4, False, same),
-                 ("postgres", "A + B + C", v["AB"], 4, True, same)]
-    body = sample_body()
-    out = []
-    layers: list[tuple[str, float, float]] = []
-    with ReceiverProc() as rc:
-        bare_loop(rc, body, 2000, c)
-        bare = bare_loop(rc, body, n, c)
-        for mode, name in (("bare", "bare aiohttp loop (c coroutines, fixed headers)"),
-                           ("post", "+ `sender.post` with `make_session` (SSRF resolver, timeouts)"),
-                           ("sign", "+ `request_headers` per request (HMAC signing)"),
-                           ("task per request", "+ one asyncio task per request (as the engine does)")):
-            log(f"fixes: send path, {mode}")
-            reps = [asyncio.run(_send_path(rc.url("/layers"), body, n, c, mode)) for _ in range(3)]
-            layers.append((name, max(r for r, _ in reps), min(us for _, us in reps)))
-        for backend in ["sqlite"] + (["postgres"] if ctx.pg_base else []):
-            log(f"fixes: queue path, {backend}")
-            layers.append((f"`queue.claim(100)` + `decide` + `queue.finish(100)` on {backend}, no HTTP",
-                           *_queue_path(ctx, backend, n)))
-        for backend, label, cls, hooks, caches, cfg in runs:
-            log(f"fixes: {backend} {label}")
-            r = inprocess(ctx, rc, backend, cls, n, hooks, cap, caches, **cfg)
-            r.update(backend=backend, label=label, hooks=hooks)
-            out.append(r)
-    md = ["## 6. Proposed engine fixes, measured in-process", "",
-          f"`Worker(...).run(once=True, max_seconds={cap:g})` in the benchmark process over {n:,} due SQLite "
-          f"deliveries (4 webhooks unless noted; c={c}, per-endpoint={c} unless noted), with the fixes applied "
-          "by subclassing `Worker` / patching module functions in this process only (see `_variants` and "
-          "`_per_endpoint_caches` in bench/engine.py; src/ is untouched). del/s = rows succeeded ÷ wall time "
-          f"of `run`. Bare aiohttp loop at c={c} in the same run: {fmt(bare['recv_rate'])}/s (receiver).", ""]
-    base = {b: next((r["rate"] for r in out if r["backend"] == b and r["label"] == "as shipped"), None)
-            for b in ("sqlite", "postgres")}
-    trows = [[r["backend"], r["label"], f"{r['succeeded']:,}", fmt(r["rate"]), fmt(r["recv_rate"]),
-              ratio(r["rate"], base[r["backend"]]), ratio(r["recv_rate"], bare["recv_rate"]), fmt(r["cpu_us"]),
-              f"{r['per_event']:.3f}", f"{r['commits_per_event']:.3f}", f"{r['released']:,}",
-              "; ".join(x for x in (
-                  "" if r["delivered"] == r["succeeded"] else f"stats say delivered {r['delivered']:,}",
-                  "" if r["received"] == r["succeeded"] else f"received {r['received']:,}",
-                  f"{r['delivering']:,} left `delivering`" if r["delivering"] else "") if x)]
-             for r in out]
-    md += table(["backend", "variant", "succeeded", "del/s", "receiver del/s", "÷ as shipped (same backend)",
-                 "÷ bare loop", "CPU µs / delivery", "statements / event", "commits / event", "released",
-                 "anomalies"], trows)
-    md += ["", f"Where a delivery's CPU goes (same process, same receiver, same body, c={c}; CPU = user + system of "
-           "the benchmark process per request, so SQLite's own work is included, Postgres's server is not; send "
-           f"paths: best of 3 runs of {n:,} requests):", ""]
-    md += table(["path", "requests/s", "CPU µs per request"],
-                [[name, fmt(rate), fmt(us)] for name, rate, us in layers])
-    return md
+    return {
+        "delivered": stats.delivered,
+        "succeeded": succeeded,
+        "delivering": statuses.get("delivering", 0),
+        "released": stats.released,
+        "rate": succeeded / seconds,
+        "recv_rate": receiver_rate(st),
+        "received": st["count"],
+        "cpu_us": cpu / max(succeeded, 1) * 1e6,
+        "per_event": counts["statements"] / events,
+        "commits_per_event": counts["commits"] / events,
+    }
 
 
 def part_stop(ctx: Ctx, args: argparse.Namespace) -> list[str]:
     from zigznote.delivery.engine import Worker
 
-    v = _variants()
     n, c = 10_000, 200
     cfg = {"concurrency": c, "per_endpoint": c}
-    variants = [("as shipped", Worker), ("A + B", v["AB"]), ("A + B + E: shielded write", v["ABE"])]
+    variants = [("as shipped", Worker)]
     out = []
     with ReceiverProc() as rc:
         for backend in ["sqlite"] + (["postgres"] if ctx.pg_base else []):
@@ -1273,17 +1374,31 @@ def part_stop(ctx: Ctx, args: argparse.Namespace) -> list[str]:
                     r = inprocess(ctx, rc, backend, cls, n, 4, cap, False, **cfg)
                     r.update(backend=backend, label=label, cap=cap)
                     out.append(r)
-    md = ["## 7. Stopping under load: are results lost?", "",
-          f"In-process `Worker(...).run(once=True, max_seconds=S)` over {n:,} due deliveries (4 webhooks, c={c}), "
-          "stopped by the deadline while requests and result writes are in flight. After the run: rows left "
-          "`delivering` (their requests were answered but the result was never written: they are sent again "
-          "after the lease), requests received vs rows `succeeded`, and the engine's own `delivered` count.", ""]
-    md += table(["backend", "variant", "max_seconds", "received", "succeeded", "left `delivering`",
-                 "stats.delivered", "ok"],
-                [[r["backend"], r["label"], f"{r['cap']:g}", f"{r['received']:,}", f"{r['succeeded']:,}",
-                  f"{r['delivering']:,}", f"{r['delivered']:,}",
-                  "yes" if r["received"] == r["succeeded"] == r["delivered"] and not r["delivering"] else "**no**"]
-                 for r in out])
+    md = [
+        "## 7. Stopping under load: are results lost?",
+        "",
+        f"In-process `Worker(...).run(once=True, max_seconds=S)` over {n:,} due deliveries (4 webhooks, c={c}), "
+        "stopped by the deadline while requests and result writes are in flight. After the run: rows left "
+        "`delivering` (their requests were answered but the result was never written: they are sent again "
+        "after the lease), requests received vs rows `succeeded`, and the engine's own `delivered` count.",
+        "",
+    ]
+    md += table(
+        ["backend", "variant", "max_seconds", "received", "succeeded", "left `delivering`", "stats.delivered", "ok"],
+        [
+            [
+                r["backend"],
+                r["label"],
+                f"{r['cap']:g}",
+                f"{r['received']:,}",
+                f"{r['succeeded']:,}",
+                f"{r['delivering']:,}",
+                f"{r['delivered']:,}",
+                "yes" if r["received"] == r["succeeded"] == r["delivered"] and not r["delivering"] else "**no**",
+            ]
+            for r in out
+        ],
+    )
     return md
 
 
@@ -1311,9 +1426,13 @@ def part_profile(ctx: Ctx, args: argparse.Namespace) -> list[str]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"engine-profile-{time.strftime('%Y%m%d-%H%M%S')}.prof"
     prof.dump_stats(path)
-    md = ["## Profile: one in-process SQLite sweep under cProfile", "",
-          f"{args.n:,} deliveries, c={c}, {stats.delivered:,} delivered at {stats.rate():,.0f}/s under the "
-          f"profiler; raw profile: `{path.relative_to(ROOT)}`.", ""]
+    md = [
+        "## Profile: one in-process SQLite sweep under cProfile",
+        "",
+        f"{args.n:,} deliveries, c={c}, {stats.delivered:,} delivered at {stats.rate():,.0f}/s under the "
+        f"profiler; raw profile: `{path.relative_to(ROOT)}`.",
+        "",
+    ]
     for key in ("tottime", "cumulative"):
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats(key).print_stats(30)
@@ -1345,15 +1464,19 @@ def machine(pg_base: str | None) -> list[str]:
 
     git = "?"
     with contextlib.suppress(Exception):
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True,
-                               timeout=10).stdout.splitlines()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.splitlines()
         git = f"{head}" + (f" + {len(dirty)} uncommitted change(s) under src/" if dirty else " (src/ clean)")
-    return [f"- Machine: `{platform.platform()}`, {os.cpu_count()} CPUs, {mem} RAM",
-            f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, PostgreSQL {pg}, "
-            f"aiohttp {aiohttp.__version__}, SQLAlchemy {sqlalchemy.__version__}",
-            f"- Code: git {git}"]
+    return [
+        f"- Machine: `{platform.platform()}`, {os.cpu_count()} CPUs, {mem} RAM",
+        f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, PostgreSQL {pg}, "
+        f"aiohttp {aiohttp.__version__}, SQLAlchemy {sqlalchemy.__version__}",
+        f"- Code: git {git}",
+    ]
 
 
 def drop_schemas(ctx: Ctx) -> None:
@@ -1374,10 +1497,15 @@ def drop_schemas(ctx: Ctx) -> None:
 
 
 PARTS: dict[str, Callable[[Ctx, argparse.Namespace], list[str]]] = {
-    "e2e": part_e2e, "sql": part_sql, "claim": part_claim, "rss": part_rss, "latency": part_latency,
-    "fixes": part_fixes, "stop": part_stop, "profile": part_profile,
+    "e2e": part_e2e,
+    "sql": part_sql,
+    "claim": part_claim,
+    "rss": part_rss,
+    "latency": part_latency,
+    "stop": part_stop,
+    "profile": part_profile,
 }
-ALL = ["e2e", "sql", "claim", "rss", "latency", "fixes", "stop"]
+ALL = ["e2e", "sql", "claim", "rss", "latency", "stop"]
 
 
 def ints(text: str) -> list[int]:
@@ -1399,8 +1527,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--claim-rows", type=ints, default=[1_000, 1_000_000], help="table sizes (default 1000,1000000)")
     p.add_argument("--fix-n", type=int, default=8_000, help="deliveries per fixes run (default 8000)")
     p.add_argument("--fix-cap", type=float, default=8.0, help="max_seconds per fixes run (default 8)")
-    p.add_argument("--stop-caps", type=lambda t: [float(x) for x in t.split(",")], default=[1.5, 2.2],
-                   help="max_seconds values for the stop part (default 1.5,2.2)")
+    p.add_argument(
+        "--stop-caps",
+        type=lambda t: [float(x) for x in t.split(",")],
+        default=[1.5, 2.2],
+        help="max_seconds values for the stop part (default 1.5,2.2)",
+    )
     p.add_argument("--rss-rows", type=int, default=1_000_000)
     p.add_argument("--rss-seconds", type=float, default=20.0)
     p.add_argument("--latency-samples", type=int, default=30)
@@ -1427,8 +1559,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parts = ALL if args.part == "all" else [args.part]
     command = "python bench/engine.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     started = datetime.now().astimezone()
-    md = ["# Delivery engine — measured throughput", "",
-          f"- Command: `{command.strip()}`", f"- Date: {started.isoformat(timespec='seconds')}"]
+    md = [
+        "# Delivery engine — measured throughput",
+        "",
+        f"- Command: `{command.strip()}`",
+        f"- Date: {started.isoformat(timespec='seconds')}",
+    ]
     md += machine(pg_base)
     md += ["- Noisy shared machine: compare the ratios measured within this run, not absolutes across runs.", ""]
     with tempfile.TemporaryDirectory(prefix="zigznote-bench-") as tmp:
