@@ -239,7 +239,6 @@ def test_output_json_from_env(env: dict[str, str], monkeypatch: pytest.MonkeyPat
     assert set(json.loads(ran.stderr)["error"]) == {"code", "message", "hint"}
 
 
-@pytest.mark.xfail(strict=True, reason="cli/app.py decides JSON mode from --json/ZIGZNOTE_OUTPUT only, not config.toml")
 def test_output_json_from_config_file(env: dict[str, str], tmp_path: Path) -> None:
     write_config(tmp_path, 'output = "json"\n')
     ran = run("config", "show")

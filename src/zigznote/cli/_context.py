@@ -1,28 +1,56 @@
-"""The context object built once by the root callback and shared by every command."""
+"""The context object built once by the root callback and shared by every command.
+
+Settings are resolved on first use, not in the root callback: a bad environment or
+config-file value must not break ``--help`` of a subcommand, and when it does matter
+the error is raised inside the command, where ``_group.py`` renders it (exit 6).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from zigznote.cli._output import Output
-from zigznote.config import Settings
 from zigznote.errors import InvalidInput
 
 if TYPE_CHECKING:  # heavy modules stay out of `--help` and completion
+    from zigznote.config import Settings
     from zigznote.store.engine import Database
     from zigznote.vault import Vault
 
 
+def env_wants_json(env: Mapping[str, str] | None = None) -> bool:
+    """JSON mode as far as it is known without loading the settings (the flag aside)."""
+    return (os.environ if env is None else env).get("ZIGZNOTE_OUTPUT", "").strip().lower() == "json"
+
+
 @dataclass
 class AppContext:
-    settings: Settings
     out: Output
+    flags: dict[str, Any] = field(default_factory=dict)  # the root options, as load_settings() takes them
+    _settings: Settings | None = field(default=None, repr=False)
     _db: Database | None = field(default=None, repr=False)
     _vault: Vault | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        """flag > environment > config file > default, loaded on first access.
+
+        Raises ConfigError for a bad value; until the settings have loaded, ``out``
+        renders in the mode the flags and environment asked for. Once loaded, ``output``
+        from any source (including ``output = "json"`` in config.toml) is in effect.
+        """
+        if self._settings is None:
+            from zigznote.config import load_settings
+
+            settings = load_settings(self.flags)
+            self.out.json = settings.output == "json"
+            self._settings = settings
+        return self._settings
 
     def db(self, *, check: bool = True, create: bool = False) -> Database:
         """The database, opened once; by default refuses an un-migrated schema."""
@@ -55,7 +83,11 @@ class AppContext:
 
 
 def get_app(ctx: typer.Context | None = None) -> AppContext:
-    """The AppContext of the running command (set by the root callback)."""
+    """The AppContext of the running command (set by the root callback), its settings loaded.
+
+    Commands call this first, so the output mode is settled (and a configuration error
+    raised, inside the command) before they print anything.
+    """
     if ctx is None:
         from typer._click.globals import get_current_context
 
@@ -63,8 +95,7 @@ def get_app(ctx: typer.Context | None = None) -> AppContext:
     assert ctx is not None
     obj: Any = ctx.find_root().obj
     if not isinstance(obj, AppContext):  # a command invoked without the root app
-        from zigznote.config import load_settings
-
-        obj = AppContext(settings=load_settings(env=os.environ), out=Output())
+        obj = AppContext(out=Output(json=env_wants_json()))
         ctx.find_root().obj = obj
+    _ = obj.settings  # load now: settles the output mode, or raises ConfigError here
     return obj

@@ -1,33 +1,33 @@
-"""The root command class: maps every domain error to its exit status in one place."""
+"""The root command class: maps every domain error to its exit status in one place, and
+imports and builds each command group only when it is used."""
 
 from __future__ import annotations
 
-import os
 import traceback
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from typing import Any, ClassVar
 
 import typer
+from typer._click import Command, Context, HelpFormatter
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
+from typer.main import get_group_from_info
+from typer.models import TyperInfo
 
+from zigznote.cli._context import env_wants_json
 from zigznote.cli._output import Output
 from zigznote.errors import EXIT_INTERRUPTED, ZigznoteError
 
 
-def _env_wants_json() -> bool:
-    return os.environ.get("ZIGZNOTE_OUTPUT", "").strip().lower() == "json"
-
-
 def _output_of(ctx: typer.Context) -> Output:
+    """The output of the running command: JSON if --json, ZIGZNOTE_OUTPUT or (once the
+    settings have loaded) the config file say so; flag and environment only if they failed."""
     root = ctx.find_root()
-    obj = root.obj
-    if isinstance(obj, Output):  # settings failed to load; the callback stored this first
-        return obj
-    out = getattr(obj, "out", None)
+    out = getattr(root.obj, "out", None)
     if isinstance(out, Output):
         return out
     # The root callback has not run (e.g. an unknown command): its parsed options still say.
-    return Output(json=bool(root.params.get("json_")) or _env_wants_json())
+    return Output(json=bool(root.params.get("json_")) or env_wants_json())
 
 
 def _usage_error(exc: ClickException) -> ZigznoteError:
@@ -36,11 +36,136 @@ def _usage_error(exc: ClickException) -> ZigznoteError:
     return ZigznoteError(exc.format_message(), hint=f"run `{path} --help`", code="usage_error")
 
 
+def _summary(help_text: str) -> str:
+    """The first paragraph of a help text, on one line."""
+    return " ".join(help_text.strip().split("\n\n", 1)[0].split())
+
+
+def _write_commands(formatter: HelpFormatter, rows: list[tuple[str, str]]) -> None:
+    if rows:
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _listed(group: TyperGroup, ctx: Context) -> list[tuple[str, str]]:
+    """A group's subcommands with their whole summary, as Rich help showed them.
+
+    Click's plain help would cut each summary at ~45 characters or its first full stop
+    ("Create the config file, the database (migrated) and the..."); write_dl wraps instead.
+    (Shell completion still uses Click's short form: one line per candidate.)
+    """
+    rows = []
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        if cmd is not None and not cmd.hidden:
+            rows.append((name, cmd.short_help or _summary(cmd.help or "")))
+    return rows
+
+
+class _SubGroup(TyperGroup):
+    """A command group built by the root (see ZigznoteGroup.lazy_groups)."""
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        _write_commands(formatter, _listed(self, ctx))
+
+
+class _LazyCommands(MutableMapping[str, Command]):
+    """The root's subcommands: groups are built on first lookup, in declaration order.
+
+    Iterating (names, ``in``, ``len``) builds nothing; ``[name]``/``get`` build that one
+    group; ``values()``/``items()`` build them all.
+    """
+
+    def __init__(self, built: Mapping[str, Command], loaders: Mapping[str, Callable[[], Command]]) -> None:
+        self._built = dict(built)
+        self._loaders = {name: load for name, load in loaders.items() if name not in self._built}
+        self._names = [*self._built, *self._loaders]
+
+    def is_built(self, name: str) -> bool:
+        return name in self._built
+
+    def __getitem__(self, name: str) -> Command:
+        cmd = self._built.get(name)
+        if cmd is None:
+            load = self._loaders.pop(name)  # KeyError: no such command
+            cmd = self._built[name] = load()
+        return cmd
+
+    def __setitem__(self, name: str, cmd: Command) -> None:
+        if name not in self:
+            self._names.append(name)
+        self._loaders.pop(name, None)
+        self._built[name] = cmd
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self:
+            raise KeyError(name)
+        self._names.remove(name)
+        self._built.pop(name, None)
+        self._loaders.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._built or name in self._loaders
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 class ZigznoteGroup(TyperGroup):
+    # Command group name -> module whose `app` (a typer.Typer) implements it. Each module is
+    # imported, and its Click group built (Typer evaluates every command's signature, ~0.5 ms
+    # each), only when that group runs or help/completion lists it.
+    lazy_groups: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        loaders = {name: (lambda name=name: self._load_group(name)) for name in self.lazy_groups}
+        self.commands = _LazyCommands(self.commands, loaders)
+
+    def _sub_app(self, name: str) -> typer.Typer:
+        # __import__, not importlib.import_module: only the former shows in `python -X importtime`.
+        sub = __import__(self.lazy_groups[name], fromlist=["app"]).app
+        assert isinstance(sub, typer.Typer)
+        return sub
+
+    def _load_group(self, name: str) -> Command:
+        # What `root.add_typer(sub_app, name=name)` would build, with the root's help settings.
+        # (pretty_exceptions_short only matters with pretty exceptions, which the root disables.)
+        return get_group_from_info(
+            TyperInfo(self._sub_app(name), name=name, cls=_SubGroup),
+            pretty_exceptions_short=True,
+            rich_markup_mode=self.rich_markup_mode,
+            suggest_commands=self.suggest_commands,
+        )
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(self.commands)  # names only: builds nothing
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """The command list of --help, without building the groups that are not built yet."""
+        commands = self.commands
+        if not isinstance(commands, _LazyCommands):
+            return _write_commands(formatter, _listed(self, ctx))
+        rows = []
+        for name in self.list_commands(ctx):
+            if not commands.is_built(name) and name in self.lazy_groups:
+                info = self._sub_app(name).info  # the sub-app's own help=/hidden=, without building it
+                if isinstance(info.help, str):
+                    if info.hidden is not True:
+                        rows.append((name, _summary(info.help)))
+                    continue
+            cmd = commands[name]
+            if not cmd.hidden:
+                rows.append((name, cmd.short_help or _summary(cmd.help or "")))
+        _write_commands(formatter, rows)
+
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         # Errors in the root options happen before invoke(); under --json they still must be
         # one JSON line on stderr rather than a Rich panel.
-        wants_json = "--json" in args or _env_wants_json()  # before parsing consumes `args`
+        wants_json = "--json" in args or env_wants_json()  # before parsing consumes `args`
         try:
             return super().parse_args(ctx, args)
         except NoArgsIsHelpError:

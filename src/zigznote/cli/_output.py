@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from zigznote.errors import ZigznoteError
+
+if TYPE_CHECKING:  # Rich costs ~25 ms to import: only human output loads it, on first use
+    from rich.console import Console
 
 Column = tuple[str, str] | tuple[str, str, Callable[[Any], str]]
 
@@ -34,6 +33,12 @@ def _default(value: Any) -> Any:
 
 def dumps(data: Any, *, indent: int | None = 2) -> str:
     return json.dumps(data, default=_default, ensure_ascii=False, indent=indent)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def _cell(value: Any) -> str:
@@ -53,11 +58,27 @@ class Output:
     json: bool = False
     quiet: bool = False
     verbose: bool = False
+    _console: Console | None = field(default=None, init=False, repr=False, compare=False)
+    _err_console: Console | None = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        # Rich honours NO_COLOR and drops ANSI codes when the stream is not a terminal.
-        self.console = Console(highlight=False, soft_wrap=False)
-        self.err_console = Console(stderr=True, highlight=False)
+    # Rich honours NO_COLOR and drops ANSI codes when the stream is not a terminal.
+    @property
+    def console(self) -> Console:
+        """stdout for people, created on first use (never needed under --json)."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False, soft_wrap=False)
+        return self._console
+
+    @property
+    def err_console(self) -> Console:
+        """stderr for people, created on first use."""
+        if self._err_console is None:
+            from rich.console import Console
+
+            self._err_console = Console(stderr=True, highlight=False)
+        return self._err_console
 
     # -- data ---------------------------------------------------------------
     def item(
@@ -67,6 +88,8 @@ class Output:
         if self.json:
             self._write(dumps(data))
             return
+        from rich.table import Table
+
         table = Table(title=title, show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold")
         table.add_column(overflow="fold")
@@ -91,6 +114,8 @@ class Output:
         if not rows:
             self.notice(empty)
             return
+        from rich.table import Table
+
         table = Table(title=title)
         for col in columns:
             table.add_column(col[1], overflow="fold")
@@ -125,14 +150,14 @@ class Output:
     def success(self, message: str) -> None:
         """A confirmation for people; silent under --json and --quiet."""
         if not (self.json or self.quiet):
-            self.err_console.print(f"[green]✓[/green] {escape(message)}")
+            self.err_console.print(f"[green]✓[/green] {_escape(message)}")
 
     def notice(self, message: str) -> None:
         if not self.quiet:
-            self.err_console.print(escape(message))
+            self.err_console.print(_escape(message))
 
     def warn(self, message: str) -> None:
-        self.err_console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+        self.err_console.print(f"[yellow]warning:[/yellow] {_escape(message)}")
 
     def debug(self, message: str) -> None:
         if self.verbose:
@@ -144,10 +169,10 @@ class Output:
             sys.stderr.flush()
             return
         self.err_console.print(
-            f"[bold red]error:[/bold red] {escape(exc.message)}", markup=True, highlight=False, soft_wrap=True
+            f"[bold red]error:[/bold red] {_escape(exc.message)}", markup=True, highlight=False, soft_wrap=True
         )
         if exc.hint:
-            self.err_console.print(f"[dim]hint:[/dim] {escape(exc.hint)}", soft_wrap=True)
+            self.err_console.print(f"[dim]hint:[/dim] {_escape(exc.hint)}", soft_wrap=True)
 
     def _write(self, text: str) -> None:
         sys.stdout.write(text + "\n")

@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 
 from zigznote import __version__
-from zigznote.cli import config_cmd, db, events, keys, meetings, orgs, setup, webhooks, worker
-from zigznote.cli._context import AppContext
+from zigznote.cli import setup
+from zigznote.cli._context import AppContext, env_wants_json
 from zigznote.cli._group import ZigznoteGroup
 from zigznote.cli._output import Output
 
+
+class RootGroup(ZigznoteGroup):
+    # One sub-app per command group, imported and built only when it runs or is listed.
+    lazy_groups = {
+        "config": "zigznote.cli.config_cmd",
+        "db": "zigznote.cli.db",
+        "keys": "zigznote.cli.keys",
+        "orgs": "zigznote.cli.orgs",
+        "meetings": "zigznote.cli.meetings",
+        "events": "zigznote.cli.events",
+        "webhooks": "zigznote.cli.webhooks",
+        "worker": "zigznote.cli.worker",
+    }
+
+
 app = typer.Typer(
     name="zigznote",
-    cls=ZigznoteGroup,
+    cls=RootGroup,
     help="Administer zigznote's integrations, outbound webhooks and billing.\n\n"
     "Example: zigznote --org acme webhooks list",
     no_args_is_help=True,
+    # Plain Click help: Typer's Rich formatter imports rich.markdown, rich.traceback, … (~45 ms)
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -52,25 +68,14 @@ def root(
 
     Example: zigznote --org acme webhooks list
     """
-    json_mode = json_ or os.environ.get("ZIGZNOTE_OUTPUT", "").lower() == "json"
-    out = Output(json=json_mode, quiet=quiet, verbose=verbose)
-    # Store the output first so a configuration error below is still rendered right.
-    ctx.obj = out
-    from zigznote.config import load_settings
-
-    settings = load_settings({"db_url": db_url, "org": org, "output": "json" if json_ else None})
-    ctx.obj = AppContext(settings=settings, out=out)
+    # Settings load on first use inside the command (see _context.py); until then the
+    # output mode is what the flag and ZIGZNOTE_OUTPUT say.
+    out = Output(json=json_ or env_wants_json(), quiet=quiet, verbose=verbose)
+    flags = {"db_url": db_url, "org": org, "output": "json" if json_ else None}
+    ctx.obj = AppContext(out=out, flags=flags)
 
 
 setup.register(app)
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(db.app, name="db")
-app.add_typer(keys.app, name="keys")
-app.add_typer(orgs.app, name="orgs")
-app.add_typer(meetings.app, name="meetings")
-app.add_typer(events.app, name="events")
-app.add_typer(webhooks.app, name="webhooks")
-app.add_typer(worker.app, name="worker")
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import typer
 
 from zigznote.cli._context import get_app
 
-app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("show")

@@ -8,7 +8,7 @@ import typer
 
 from zigznote.cli._context import get_app
 
-app = typer.Typer(help="Migrate the database schema.", no_args_is_help=True)
+app = typer.Typer(help="Migrate the database schema.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("upgrade")

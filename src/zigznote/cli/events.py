@@ -9,7 +9,7 @@ import typer
 from zigznote.cli._context import get_app
 from zigznote.cli._options import Limit, Since
 
-app = typer.Typer(help="List event types, emit events and inspect them.", no_args_is_help=True)
+app = typer.Typer(help="List event types, emit events and inspect them.", no_args_is_help=True, rich_markup_mode=None)
 
 COLUMNS = [("id", "id"), ("type", "type"), ("created_at", "created"), ("data", "data")]
 DELIVERY_COLUMNS = [

@@ -9,7 +9,9 @@ import typer
 
 from zigznote.cli._context import get_app
 
-app = typer.Typer(help="Manage the master key (AES-256-GCM) protecting stored secrets.", no_args_is_help=True)
+app = typer.Typer(
+    help="Manage the master key (AES-256-GCM) protecting stored secrets.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @app.command("init")

@@ -9,7 +9,7 @@ import typer
 from zigznote.cli._context import get_app
 from zigznote.cli._options import Force
 
-app = typer.Typer(help="Create and manage organizations.", no_args_is_help=True)
+app = typer.Typer(help="Create and manage organizations.", no_args_is_help=True, rich_markup_mode=None)
 
 COLUMNS = [("id", "id"), ("slug", "slug"), ("name", "name"), ("created_at", "created")]
 OrgRef = Annotated[str, typer.Argument(metavar="SLUG|ID", help="Organization slug or ID.")]

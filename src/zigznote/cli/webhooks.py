@@ -9,7 +9,9 @@ import typer
 from zigznote.cli._context import get_app
 from zigznote.cli._options import Force, Limit, ShowSecret, Since
 
-app = typer.Typer(help="Manage outbound webhooks and inspect their deliveries.", no_args_is_help=True)
+app = typer.Typer(
+    help="Manage outbound webhooks and inspect their deliveries.", no_args_is_help=True, rich_markup_mode=None
+)
 
 WebhookRef = Annotated[str, typer.Argument(metavar="WEBHOOK", help="Webhook ID (wh_…) or its unique name.")]
 DeliveryRef = Annotated[str, typer.Argument(metavar="DELIVERY", help="Delivery ID (msg_…).")]

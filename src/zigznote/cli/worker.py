@@ -9,7 +9,7 @@ import typer
 
 from zigznote.cli._context import get_app
 
-app = typer.Typer(help="Run the delivery engine.", no_args_is_help=True)
+app = typer.Typer(help="Run the delivery engine.", no_args_is_help=True, rich_markup_mode=None)
 
 Concurrency = Annotated[
     int | None, typer.Option("--concurrency", min=1, max=10_000, help="Requests in flight per process (default 50).")
