@@ -193,24 +193,10 @@ def test_ten_consecutive_failures_disable_and_enable_releases(engine_db: Databas
         assert {rows[m].status for m in msgs} == {"held"}
         # work emitted while disabled is held too, never dropped
         later = factory.emit(engine_db, org, [wh], 2, status="held")
-        # enable (the same statements as `webhooks enable`) and everything flows
-        import sqlalchemy as sa
+        # `webhooks enable` (the service behind the command) releases everything held
+        from zigznote.services import webhooks as webhooks_service
 
-        with engine_db.engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    "UPDATE webhook SET enabled = :t, consecutive_failures = 0, disabled_reason = NULL,"
-                    " disabled_at = NULL WHERE id = :id"
-                ),
-                {"t": True, "id": wh},
-            )
-            conn.execute(
-                sa.text(
-                    "UPDATE webhook_delivery SET status = 'pending', next_attempt_at = :now "
-                    "WHERE webhook_id = :id AND status = 'held'"
-                ),
-                {"id": wh, "now": factory.utcnow()},
-            )
+        assert webhooks_service.enable(engine_db, "acme", wh)["released"] == 14
         r.clear()
         r.set_default(200)
         all_msgs = set(msgs + later)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from zigznote.delivery import queue
 from zigznote.delivery.queue import notify
 from zigznote.errors import ConfigError, Conflict, InvalidInput, NotFound
 from zigznote.ids import looks_like, new_id, require
@@ -492,21 +493,11 @@ def disable(db: Database, org_ref: str, ref: str, *, reason: str | None = None) 
         org = orgs.resolve(session, org_ref)
         wh = resolve(session, org.id, ref)
         now = utcnow()
-        wh.enabled = False
-        wh.disabled_reason = text
-        wh.disabled_at = now
-        wh.updated_at = now
-        session.add(wh)
-        table = table_of(Delivery)
-        # Clearing the claim token means a worker holding an in-flight claim cannot finish it:
+        # The same statements the engine runs on auto-disable: one rule for holding work.
+        # Clearing claim tokens means a worker holding an in-flight claim cannot finish it:
         # the held row waits for `enable` instead of being marked by a send we asked to stop.
-        held = _count(
-            session,
-            sa.update(table)
-            .where(table.c.webhook_id == wh.id, table.c.status.in_((PENDING, DELIVERING)))
-            .values(status=HELD, claim_token=None, updated_at=now)
-        )
-        session.flush()
+        held = queue.disable(session.connection(), wh.id, reason=text, now=now)
+        session.expire(wh)
         data = public(wh, now=now)
         data["held"] = held
         return data
