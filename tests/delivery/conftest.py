@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support import factory
-from zigznote.delivery.engine import EngineConfig
+from zigznote.delivery.engine import EngineConfig, JobHandler, Stats, Worker
 from zigznote.delivery.retry import RetryPolicy
 from zigznote.store.engine import Database
 from zigznote.vault import MasterKey, Vault
@@ -52,3 +54,33 @@ def fast_config(**overrides: object) -> EngineConfig:
     }
     values.update(overrides)
     return EngineConfig(**values)  # type: ignore[arg-type]
+
+
+def run_until(
+    db: Database,
+    vault: Vault,
+    config: EngineConfig,
+    done: Callable[[], bool],
+    *,
+    timeout: float = 10.0,
+    events: list[dict[str, Any]] | None = None,
+    handlers: Mapping[str, JobHandler] | None = None,
+) -> Stats:
+    """Run a worker until ``done()`` holds (checked every 50 ms) or ``timeout``."""
+
+    async def main() -> Stats:
+        stop = asyncio.Event()
+        worker = Worker(db, vault, config, on_event=events.append if events is not None else None, handlers=handlers)
+
+        async def watch() -> None:
+            while not stop.is_set():
+                if await asyncio.to_thread(done):
+                    stop.set()
+                await asyncio.sleep(0.05)
+
+        watcher = asyncio.create_task(watch())
+        stats = await worker.run(stop=stop, max_seconds=timeout)
+        watcher.cancel()
+        return stats
+
+    return asyncio.run(main())

@@ -6,48 +6,18 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
-from tests.delivery.conftest import fast_config
+from tests.delivery.conftest import fast_config, run_until
 from tests.support import factory
 from tests.support.receiver import Receiver, Reply
-from zigznote.delivery.engine import EngineConfig, Stats, Worker
+from zigznote.delivery.engine import Worker
 from zigznote.store.engine import Database
 from zigznote.vault import Vault
-
-
-def run_until(
-    db: Database,
-    vault: Vault,
-    config: EngineConfig,
-    done: Callable[[], bool],
-    *,
-    timeout: float = 10.0,
-    events: list[dict[str, Any]] | None = None,
-) -> Stats:
-    """Run a worker until ``done()`` holds (checked every 50 ms) or ``timeout``."""
-
-    async def main() -> Stats:
-        stop = asyncio.Event()
-        worker = Worker(db, vault, config, on_event=events.append if events is not None else None)
-
-        async def watch() -> None:
-            while not stop.is_set():
-                if await asyncio.to_thread(done):
-                    stop.set()
-                await asyncio.sleep(0.05)
-
-        watcher = asyncio.create_task(watch())
-        stats = await worker.run(stop=stop, max_seconds=timeout)
-        watcher.cancel()
-        return stats
-
-    return asyncio.run(main())
 
 
 def status_of(db: Database, delivery_id: str) -> str:

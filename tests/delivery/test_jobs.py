@@ -3,11 +3,8 @@ claims, leases, retries with the same schedule, and the same attempt history."""
 
 from __future__ import annotations
 
-import asyncio
-
-from tests.delivery.conftest import fast_config
+from tests.delivery.conftest import fast_config, run_until
 from tests.support import factory
-from zigznote.delivery.engine import Worker
 from zigznote.delivery.queue import Claimed
 from zigznote.delivery.result import AttemptResult
 from zigznote.store.engine import Database
@@ -25,20 +22,13 @@ def test_a_job_kind_runs_with_retries_and_history(engine_db: Database, vault: Va
             return AttemptResult(None, "slack: ratelimited", 3)
         return AttemptResult(200, None, 4, response_excerpt='{"ok": true}')
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        worker = Worker(engine_db, vault, fast_config(), handlers={"slack.summary": post_to_slack})
-
-        async def until_done() -> None:
-            while factory.deliveries(engine_db)[job].status != "succeeded":
-                await asyncio.sleep(0.05)
-            stop.set()
-
-        watcher = asyncio.create_task(until_done())
-        await worker.run(stop=stop, max_seconds=10)
-        watcher.cancel()
-
-    asyncio.run(main())
+    run_until(
+        engine_db,
+        vault,
+        fast_config(),
+        lambda: factory.deliveries(engine_db)[job].status == "succeeded",
+        handlers={"slack.summary": post_to_slack},
+    )
     assert [c.kind for c in calls] == ["slack.summary", "slack.summary"]
     assert calls[0].event_type == "summary.ready" and calls[0].event_data["meeting_id"] == "mtg_0"
     first, second = factory.attempts(engine_db, job)
@@ -54,20 +44,7 @@ def test_a_kind_without_handler_is_retried_then_failed_never_dropped(sqlite_db: 
     org = factory.add_org(sqlite_db)
     [job] = factory.emit(sqlite_db, org, [None], 1, kind="hubspot.sync")
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        worker = Worker(sqlite_db, vault, fast_config())
-
-        async def until_failed() -> None:
-            while factory.deliveries(sqlite_db)[job].status != "failed":
-                await asyncio.sleep(0.05)
-            stop.set()
-
-        watcher = asyncio.create_task(until_failed())
-        await worker.run(stop=stop, max_seconds=10)
-        watcher.cancel()
-
-    asyncio.run(main())
+    run_until(sqlite_db, vault, fast_config(), lambda: factory.deliveries(sqlite_db)[job].status == "failed")
     attempts = factory.attempts(sqlite_db, job)
     assert len(attempts) == 4  # first + the 3 scheduled retries
     assert all("no handler for job kind 'hubspot.sync'" in a.error for a in attempts)
