@@ -24,6 +24,7 @@ PREFIXES = {
     "evt": "event",
     "msg": "webhook delivery",
     "att": "delivery attempt",
+    "epe": "endpoint event",
 }
 
 _lock = threading.Lock()

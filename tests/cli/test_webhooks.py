@@ -178,10 +178,21 @@ def test_unknown_webhook_is_not_found(cli: Cli, org: dict[str, Any], command: li
     assert rows(cli.db_url) == before
 
 
-def test_ambiguous_name_asks_for_the_id(cli: Cli, org: dict[str, Any]) -> None:
-    create_webhook(cli, PUBLIC_URL, "*", "--name", "twin")
-    create_webhook(cli, PUBLIC_URL, "*", "--name", "twin")
-    assert cli.fails(2, "--org", "acme", "webhooks", "show", "twin")["code"] == "ambiguous_webhook"
+def test_names_are_unique_per_org(cli: Cli, org: dict[str, Any]) -> None:
+    first = create_webhook(cli, PUBLIC_URL, "*", "--name", "twin")
+    before = cli.ok("--org", "acme", "webhooks", "list")
+    err = cli.fails(4, "--org", "acme", "webhooks", "create", "--url", PUBLIC_URL, "--events", "*", "--name", "twin")
+    assert err["code"] == "duplicate_name" and "'twin'" in err["message"]
+    assert cli.ok("--org", "acme", "webhooks", "list") == before
+    other = create_webhook(cli, PUBLIC_URL, "*", "--name", "other")
+    assert cli.fails(4, "--org", "acme", "webhooks", "update", other["id"], "--name", "twin")["code"] == "duplicate_name"
+    assert cli.ok("--org", "acme", "webhooks", "show", "twin")["id"] == first["id"]
+    # Without --name the host is the name, suffixed when taken.
+    assert create_webhook(cli, PUBLIC_URL, "*")["name"] == "93.184.215.14"
+    assert create_webhook(cli, PUBLIC_URL, "*")["name"] == "93.184.215.14-2"
+    # Another org may use the same name.
+    cli.ok("orgs", "create", "beta")
+    assert cli.ok("--org", "beta", "webhooks", "create", "--url", PUBLIC_URL, "--events", "*", "--name", "twin")["name"] == "twin"
 
 
 def test_update(cli: Cli, org: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -299,7 +310,7 @@ def test_delete_refuses_while_deliveries_are_queued(
         assert rows(cli.db_url) == before
 
     deleted = cli.ok("--org", "acme", "webhooks", "delete", busy["id"], "--force")
-    assert deleted == {"id": busy["id"], "name": "127.0.0.1", "deleted": True, "deliveries": 1, "attempts": 1}
+    assert deleted == {"id": busy["id"], "name": busy["name"], "deleted": True, "deliveries": 1, "attempts": 1}
     assert deliveries_of(cli.db_url, busy["id"]) == []
     assert sql(cli.db_url, "SELECT id FROM delivery_attempt") == []
     assert len(sql(cli.db_url, "SELECT id FROM event")) == 1  # events belong to the org, not the webhook

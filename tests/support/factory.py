@@ -53,7 +53,7 @@ def add_webhook(
             Webhook(
                 id=webhook_id,
                 org_id=org_id,
-                name="test",
+                name=f"test-{webhook_id[-8:]}",
                 url=url,
                 event_types=list(events),
                 secret_enc=vault.encrypt(secret, table="webhook", row=webhook_id, field="secret_enc"),

@@ -219,6 +219,32 @@ def _validate_name(name: str) -> str:
     return name
 
 
+def _name_taken(session: Session, org_id: str, name: str, exclude: str | None = None) -> bool:
+    query = select(Webhook.id).where(Webhook.org_id == org_id, Webhook.name == name)
+    if exclude is not None:
+        query = query.where(Webhook.id != exclude)
+    return session.exec(query).first() is not None
+
+
+def _require_free_name(session: Session, org_id: str, name: str, exclude: str | None = None) -> None:
+    """Names are unique per organization (commands address webhooks by name)."""
+    if _name_taken(session, org_id, name, exclude):
+        raise Conflict(
+            f"a webhook named {name!r} already exists in this organization",
+            hint="choose another --name (names are unique per organization), or update the existing webhook",
+            code="duplicate_name",
+        )
+
+
+def _free_name(session: Session, org_id: str, base: str) -> str:
+    """The default name (the URL's host), suffixed -2, -3, … when already taken."""
+    name, n = base, 2
+    while _name_taken(session, org_id, name):
+        suffix = f"-{n}"
+        name, n = f"{base[: 200 - len(suffix)]}{suffix}", n + 1
+    return name
+
+
 def _validate_description(text: str | None) -> str | None:
     if text is None:
         return None
@@ -353,10 +379,14 @@ def create(
     clean_url = validate_url(url, nets=nets, allow_http=allow_http)
     subscribed = catalog.parse_subscription(events)
     header_map = parse_headers(headers)
-    clean_name = _validate_name(name if name is not None else (urlsplit(clean_url).hostname or clean_url))
+    clean_name = _validate_name(name) if name is not None else None
     clean_description = _validate_description(description)
     with db.session() as session:
         org = orgs.resolve(session, org_ref)
+        if clean_name is None:
+            clean_name = _free_name(session, org.id, _validate_name(urlsplit(clean_url).hostname or clean_url))
+        else:
+            _require_free_name(session, org.id, clean_name)
         wh_id = new_id("wh")
         secret = signing.generate_secret()
         wh = Webhook(
@@ -436,8 +466,11 @@ def update(
             wh.url = clean_url
         if subscribed is not None:
             wh.event_types = subscribed
-        if clean_name is not None:
+        if clean_name is not None and clean_name != wh.name:
+            _require_free_name(session, org.id, clean_name, exclude=wh.id)
             wh.name = clean_name
+        if clean_name is not None:
+            wh.renamed_from = None
         if description is not None:
             wh.description = _validate_description(description)
         if new_headers:

@@ -4,11 +4,22 @@ from sqlalchemy import Table
 
 from zigznote.store.models.delivery import Delivery, DeliveryAttempt
 from zigznote.store.models.event import Event
+from zigznote.store.models.health import EndpointEvent
 from zigznote.store.models.meeting import Meeting
 from zigznote.store.models.org import Organization
 from zigznote.store.models.webhook import Webhook
 
-__all__ = ["SECRET_FIELDS", "Delivery", "DeliveryAttempt", "Event", "Meeting", "Organization", "Webhook", "table_of"]
+__all__ = [
+    "SECRET_FIELDS",
+    "Delivery",
+    "DeliveryAttempt",
+    "EndpointEvent",
+    "Event",
+    "Meeting",
+    "Organization",
+    "Webhook",
+    "table_of",
+]
 
 # Every encrypted column, by table: `keys rotate` re-encrypts exactly these, and
 # `keys status` counts them. The AAD of each ciphertext is (table, row id, column).

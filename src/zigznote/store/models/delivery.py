@@ -54,6 +54,9 @@ class Delivery(SQLModel, table=True):
         sa.UniqueConstraint("event_id", "webhook_id", name="uq_delivery_event_webhook"),
         DUE_INDEX,
         sa.Index("ix_delivery_webhook_created", "webhook_id", "created_at"),
+        # Integration jobs have no webhook_id, so the constraint above cannot dedupe them:
+        # each job carries "<event id>/<kind>/<target>" here (NULL for webhook rows).
+        sa.UniqueConstraint("dedupe_key", name="uq_delivery_dedupe_key"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -62,6 +65,9 @@ class Delivery(SQLModel, table=True):
     # Set for kind "webhook"; integration jobs name their target in their own payload.
     webhook_id: str | None = Field(default=None, foreign_key="webhook.id", max_length=40)
     kind: str = Field(default=KIND_WEBHOOK, max_length=32)
+    # What an integration job acts on (a Slack channel, a HubSpot portal, …); None for webhooks.
+    target: str | None = Field(default=None, max_length=200)
+    dedupe_key: str | None = Field(default=None, max_length=300)
     status: str = Field(default=PENDING, max_length=16)
     attempts: int = Field(default=0)  # every attempt ever made
     # Attempts in the current retry cycle: indexes the retry schedule. A manual retry or

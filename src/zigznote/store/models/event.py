@@ -13,7 +13,10 @@ class Event(SQLModel, table=True):
     """One emitted event; the envelope sent to webhooks is built from this row."""
 
     __tablename__ = "event"
-    __table_args__ = (sa.Index("ix_event_org_created", "org_id", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_event_org_created", "org_id", "created_at"),
+        sa.Index("ix_event_created", "created_at"),  # retention scans by age across orgs
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     org_id: str = Field(foreign_key="organization.id", max_length=40)
