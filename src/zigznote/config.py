@@ -63,6 +63,14 @@ def _seconds(text: str) -> float:
     return parse_duration(text)
 
 
+def _retention(text: str) -> float:
+    """A retention period: at least an hour, so a bare ``30`` (seconds!) cannot wipe history."""
+    value = _seconds(text)
+    if value < 3600:
+        raise InvalidInput(f"a retention of {text!r} is under an hour; use a unit, e.g. 30d")
+    return value
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -103,6 +111,14 @@ FIELDS: tuple[Field, ...] = (
         help="consecutive failed attempts before an endpoint is disabled",
     ),
     Field(
+        "disable_after_period",
+        ("ZIGZNOTE_DISABLE_AFTER_PERIOD",),
+        # None: the span of retry_schedule (1h5m36s by default), resolved by RetryPolicy.
+        lambda env: None,
+        _seconds,
+        help="how long a failure streak must last before auto-disable (unset: the retry schedule's span; 0: off)",
+    ),
+    Field(
         "lease_seconds",
         ("ZIGZNOTE_LEASE_SECONDS",),
         lambda env: 30.0,
@@ -117,10 +133,31 @@ FIELDS: tuple[Field, ...] = (
         help="total timeout of one delivery attempt",
     ),
     Field(
+        "per_endpoint_max",
+        ("ZIGZNOTE_PER_ENDPOINT_MAX",),
+        lambda env: 100,
+        _positive_int,
+        help="ceiling of each endpoint's adaptive concurrency (worker --per-endpoint-max)",
+    ),
+    Field(
         "webhook_allow_nets",
         ("ZIGZNOTE_WEBHOOK_ALLOW_NETS",),
         lambda env: "",
         help="CIDRs webhooks may target despite the SSRF guard (development)",
+    ),
+    Field(
+        "retention",
+        ("ZIGZNOTE_RETENTION",),
+        lambda env: 30 * 86400.0,
+        _retention,
+        help="how long finished events, deliveries and attempts are kept (pruned by `worker run`, `events prune`)",
+    ),
+    Field(
+        "retention_failed",
+        ("ZIGZNOTE_RETENTION_FAILED",),
+        lambda env: 90 * 86400.0,
+        _retention,
+        help="how long events with a failed delivery are kept (at least `retention`)",
     ),
 )
 FIELD_BY_NAME = {f.name: f for f in FIELDS}
@@ -163,13 +200,39 @@ def mask_url(url: str) -> str:
     return f"{scheme}://{user}{':****' if colon else ''}{at}{host}"
 
 
+def _os_reason(exc: OSError) -> str:
+    """``Permission denied``, ``Is a directory``, …: the reason without the repeated path."""
+    return exc.strerror or type(exc).__name__
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
+    """The settings in the config file at ``path``; ``{}`` when there is no file.
+
+    Raises ConfigError (exit 6), naming the path and the reason, when the file cannot be read
+    (a directory, no permission, …), is not UTF-8 or not TOML, or has unknown settings. These
+    are the operator's configuration, not bugs, whatever OSError the platform gives.
+    """
+    hint = f"fix or remove {path}, or point ZIGZNOTE_CONFIG at another file"
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except NotADirectoryError:
+        # A parent of the path is a file: there is no config file there, but saying so beats
+        # silently using defaults when the operator pointed ZIGZNOTE_CONFIG somewhere.
+        raise ConfigError(f"cannot read config file {path}: a parent is not a directory", hint=hint) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {_os_reason(exc)}", hint=hint) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not valid UTF-8 (byte {exc.start}): {exc.reason}", hint=hint
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}", hint=hint) from None
     unknown = sorted(set(data) - set(FIELD_BY_NAME))
     if unknown:
         raise ConfigError(
@@ -222,7 +285,10 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
 
 
 def write_config_file(path: Path, values: Mapping[str, Any]) -> None:
-    """Write a small flat TOML file (our settings are strings, numbers and booleans)."""
+    """Write a small flat TOML file (our settings are strings, numbers and booleans).
+
+    Raises ConfigError (exit 6) with the path and the reason when it cannot be written.
+    """
     lines = ["# zigznote configuration; environment variables and flags override these."]
     for key, value in values.items():
         if isinstance(value, bool):
@@ -232,5 +298,11 @@ def write_config_file(path: Path, values: Mapping[str, Any]) -> None:
         else:
             rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
         lines.append(f"{key} = {rendered}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write config file {path}: {_os_reason(exc)}",
+            hint="check the directory's permissions, or point ZIGZNOTE_CONFIG at a writable path",
+        ) from None

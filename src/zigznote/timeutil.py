@@ -1,6 +1,6 @@
 """Time helpers: one place that knows zigznote's time conventions.
 
-Conventions (DESIGN.md, "Time"): UTC everywhere, ISO-8601 in output, and ``--since 2h`` /
+Conventions (docs/architecture.md, "Store"): UTC everywhere, ISO-8601 in output, and ``--since 2h`` /
 ``--since 2026-11-01`` accepted on the command line. The store keeps *naive* datetimes that are
 UTC by convention (SQLite has no time-zone type, and mixing aware and naive values raises
 ``TypeError`` on comparison), so every function here returns naive UTC and every function that

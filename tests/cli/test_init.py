@@ -14,10 +14,11 @@ import pytest
 
 from tests.conftest import Cli, Ran
 from tests.support.snapshot import file_digest, rows
+from zigznote.config import mask_url
 from zigznote.store.migrations.revisions import HEAD_REVISION
 from zigznote.vault import key_id
 
-CHECKS = ["config", "database", "master key", "webhook allow-list", "retry schedule"]
+CHECKS = ["config", "database", "master key", "webhook allow-list", "retry schedule", "webhooks"]
 
 
 def run(*args: str) -> Ran:
@@ -63,7 +64,8 @@ def null_keyring(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterat
 def test_init_on_a_fresh_machine_then_again(raw_cli: Cli, tmp_path: Path, no_env_key: None) -> None:
     config, _, key = paths(tmp_path)
     first = raw_cli.ok("init", "--key-file", str(key))
-    assert first["config"] == {"path": str(config), "created": True}
+    # --db was given (the fixture passes it): init remembers it for later commands
+    assert first["config"] == {"path": str(config), "created": True, "saved": ["db_url"]}
     assert first["database"]["from"] is None
     assert first["database"]["to"] == HEAD_REVISION
     assert first["database"]["created"] is True
@@ -71,13 +73,13 @@ def test_init_on_a_fresh_machine_then_again(raw_cli: Cli, tmp_path: Path, no_env
     assert first["key"]["source"] == f"file:{key}"
     assert first["key"]["key_id"] == key_id(base64.b64decode(key.read_text()))
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert tomllib.loads(config.read_text()) == {"key_file": str(key)}
+    assert tomllib.loads(config.read_text()) == {"db_url": raw_cli.db_url, "key_file": str(key)}
     assert raw_cli.ok("db", "current")["up_to_date"] is True
 
     config_bytes, key_bytes = config.read_bytes(), key.read_bytes()
     before, digest = rows(raw_cli.db_url), file_digest(raw_cli.db_url)
     second = raw_cli.ok("init", "--key-file", str(key))
-    assert second["config"] == {"path": str(config), "created": False}
+    assert second["config"] == {"path": str(config), "created": False, "saved": []}
     assert second["database"]["created"] is False
     assert second["database"]["from"] == second["database"]["to"] == HEAD_REVISION
     assert second["key"] == {
@@ -93,6 +95,31 @@ def test_init_on_a_fresh_machine_then_again(raw_cli: Cli, tmp_path: Path, no_env
 
     # and without --key-file, the recorded key file is found
     assert raw_cli.ok("init")["key"]["created"] is False
+    # and without --db, the recorded database: no flag at all finds the same rows
+    ran = run("--json", "status")
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.json["database"] == mask_url(raw_cli.db_url)
+
+
+def test_init_db_saves_an_absolute_sqlite_path(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, _, _ = paths(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    ran = run("--json", "--db", "sqlite:///rel/z.db", "init")
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.json["config"]["saved"] == ["db_url"]
+    assert tomllib.loads(config.read_text()) == {"db_url": f"sqlite:///{work / 'rel' / 'z.db'}"}
+    # from another directory, no --db: the same file
+    monkeypatch.chdir(tmp_path)
+    assert run("--json", "db", "current").json["up_to_date"] is True
+    # a different --db later replaces it; the other settings stay
+    config.write_text(config.read_text() + 'retry_schedule = "2s"\n')
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    assert run("--json", "--db", other, "init").json["config"]["saved"] == ["db_url"]
+    assert tomllib.loads(config.read_text()) == {"db_url": other, "retry_schedule": "2s"}
 
 
 def test_init_uses_the_default_database(tmp_path: Path, no_env_key: None) -> None:
@@ -238,7 +265,11 @@ def test_status_on_a_fresh_database(cli: Cli) -> None:
         "deliveries",
         "due_now",
         "oldest_pending_due_at",
+        "webhooks_failing",
+        "failing_webhooks",
+        "endpoint_events",
     }
+    assert (data["webhooks_failing"], data["failing_webhooks"], data["endpoint_events"]) == (0, [], [])
     assert data["schema"] == HEAD_REVISION
     assert (data["organizations"], data["meetings"], data["webhooks"], data["webhooks_disabled"]) == (0, 0, 0, 0)
     assert data["events"] == 0 and data["due_now"] == 0
@@ -267,3 +298,17 @@ def test_status_needs_a_migrated_database(raw_cli: Cli) -> None:
     err = raw_cli.fails(6, "status")
     assert err["code"] == "schema_out_of_date"
     assert "init" in (err["hint"] or "") or "db upgrade" in (err["hint"] or "")
+
+
+@pytest.mark.postgres
+def test_init_db_with_a_password_keeps_the_config_private(pg_url: str, env: dict[str, str], tmp_path: Path) -> None:
+    config, _, _ = paths(tmp_path)
+    scheme, rest = pg_url.split("://", 1)
+    creds, host = rest.split("@", 1)
+    url = f"{scheme}://{creds.partition(':')[0]}:hunter2@{host}"  # a trust-auth server ignores it
+    ran = Cli(url)("--json", "init")
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.json["config"]["saved"] == ["db_url"]
+    assert "hunter2" not in ran.stdout + ran.stderr
+    assert tomllib.loads(config.read_text())["db_url"] == url
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600

@@ -12,6 +12,7 @@ import stat
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import keyring
 import keyring.backend
@@ -35,7 +36,7 @@ Plain = dict[str, dict[str, str]]  # webhook id -> field -> plaintext
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """An OS keyring that lives in a dict (the real one needs D-Bus and a session)."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -129,7 +130,9 @@ def add_webhooks(db_url: str, count: int = 3) -> Plain:
                 fields = {"secret_enc": "whsec_" + base64.b64encode(os.urandom(24)).decode()}
                 if i % 2 == 0:
                     fields["headers_enc"] = f'{{"Authorization": "Bearer token-{i}"}}'
-                encrypted = {f: vault.encrypt(v, table="webhook", row=wid, field=f) for f, v in fields.items()}
+                encrypted: dict[str, Any] = {
+                    f: vault.encrypt(v, table="webhook", row=wid, field=f) for f, v in fields.items()
+                }
                 session.add(
                     Webhook(id=wid, org_id=org.id, name=f"hook {i}", url="https://example.com/hook",
                             event_types=["*"], **encrypted)
@@ -365,7 +368,7 @@ def test_rotate_with_a_key_file(cli: Cli, tmp_path: Path, monkeypatch: pytest.Mo
     assert not next_key_file(path).exists()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert decrypt_all(cli.db_url, only(new_key)) == plain
-    with pytest.raises(VaultError):
+    with pytest.raises(VaultError, match="encrypted with master key"):
         decrypt_all(cli.db_url, only(old_key))
     status = cli.ok("keys", "status")
     assert status["key_id"] == key_id(new_key)
@@ -462,7 +465,7 @@ def test_rotate_env_source_needs_the_new_key(cli: Cli, monkeypatch: pytest.Monke
     assert rotated["reencrypted"] == secret_count(plain)
     assert "ZIGZNOTE_MASTER_KEY" in rotated["action_required"]
     assert decrypt_all(cli.db_url, only(new_key)) == plain
-    with pytest.raises(VaultError):
+    with pytest.raises(VaultError, match="encrypted with master key"):
         decrypt_all(cli.db_url, only(old_key))
 
     # the operator follows the instruction

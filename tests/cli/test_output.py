@@ -145,12 +145,24 @@ def test_human_errors_are_error_and_hint_lines(
     assert ANSI not in ran.stderr
 
 
-@pytest.mark.parametrize("args", [("--bogus", "orgs", "list"), ("orgs", "list", "--nope"), ("orgs", "show")])
-def test_human_usage_errors_exit_2(args: tuple[str, ...], sqlite_cli: Cli) -> None:
+@pytest.mark.parametrize(
+    ("args", "message", "command"),
+    [
+        (("--bogus", "orgs", "list"), "error: no such option: --bogus", "zigznote"),
+        (("orgs", "list", "--nope"), "error: no such option: --nope", "zigznote orgs list"),
+        (("orgs", "show"), "error: missing argument 'SLUG|ID'", "zigznote orgs show"),
+        (("nosuch",), "error: no such command 'nosuch'", "zigznote"),
+    ],
+)
+def test_human_usage_errors_exit_2(args: tuple[str, ...], message: str, command: str, sqlite_cli: Cli) -> None:
+    """Typer's usage errors read like every other error: `error: …` then `hint: …`."""
     ran = sqlite_cli(*args)
     assert ran.exit_code == 2
     assert ran.stdout == ""
-    assert "Usage:" in ran.stderr
+    lines = ran.stderr.splitlines()
+    assert len(lines) == 2, ran.stderr
+    assert lines[0].startswith(message)
+    assert lines[1] == f"hint: run `{command} --help`"
     assert ANSI not in ran.stderr
 
 

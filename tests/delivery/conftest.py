@@ -44,7 +44,7 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
 
 def fast_config(**overrides: object) -> EngineConfig:
     """Short schedules so retry behaviour is observable in well under a second."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "policy": RetryPolicy(schedule=(0.2, 0.4, 0.8), jitter=0.2, disable_after=10),
         "lease_seconds": 10.0,
         "attempt_timeout": 2.0,
@@ -53,7 +53,7 @@ def fast_config(**overrides: object) -> EngineConfig:
         "allow_nets": parse_allow_nets("127.0.0.0/8"),
     }
     values.update(overrides)
-    return EngineConfig(**values)  # type: ignore[arg-type]
+    return EngineConfig(**values)
 
 
 def run_until(

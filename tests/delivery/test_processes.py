@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -17,6 +18,9 @@ from tests.support import factory
 from tests.support.receiver import Receiver, Reply
 from zigznote.store.engine import Database
 from zigznote.vault import Vault
+
+# Real worker processes, killed and restarted: tens of seconds each.
+pytestmark = pytest.mark.slow
 
 
 def _env(db: Database, master_key: str, **extra: str) -> dict[str, str]:
@@ -71,7 +75,7 @@ def test_sigkill_twice_loses_nothing(sqlite_db: Database, vault: Vault, master_k
         args = ("--concurrency", str(concurrency), "--per-endpoint", str(concurrency))
         for kill_at in (1000, 3000):
             proc = _worker(env, tmp_path, *args)
-            assert _wait(lambda n=kill_at: r.count >= n, 90), (
+            assert _wait(functools.partial(lambda n: r.count >= n, kill_at), 90), (
                 f"worker stalled at {r.count}: {_status_counts(sqlite_db)}; log: {_log_tail(tmp_path)}"
             )
             proc.send_signal(signal.SIGKILL)

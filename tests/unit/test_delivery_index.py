@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -47,3 +48,17 @@ def test_postgres_index_is_partial_when_built_from_the_models(pg_url: str) -> No
         engine.dispose()
     assert indexdef is not None and "WHERE" in indexdef and "'pending'" in indexdef and "'delivering'" in indexdef
     assert str(DUE_INDEX.dialect_options["postgresql"]["where"]) == ACTIVE
+
+
+def test_new_sqlite_store_uses_incremental_auto_vacuum(tmp_path: Path) -> None:
+    """Retention gives pages back with `PRAGMA incremental_vacuum`, which needs this mode."""
+    import sqlalchemy as sa
+
+    from zigznote.store.engine import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'new.db'}", create=True)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA auto_vacuum")).scalar_one() == 2  # 2 = INCREMENTAL
+    engine.dispose()

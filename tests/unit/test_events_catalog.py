@@ -63,7 +63,7 @@ def test_examples_are_realistic() -> None:
 
 
 def test_event_type_is_frozen() -> None:
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'name'"):
         field_name = "name"  # via setattr so the type checker lets the test try it
         setattr(CATALOG["bot.left"], field_name, "bot.gone")
 

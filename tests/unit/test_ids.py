@@ -41,7 +41,7 @@ def test_new_id_shape() -> None:
     head, _, body = value.partition("_")
     assert head == "msg" and len(body) == 26 and set(body) <= set(ALPHABET)
     assert ids.looks_like(value, "msg") and not ids.looks_like(value, "evt")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown ID prefix 'nope'"):
         ids.new_id("nope")
 
 

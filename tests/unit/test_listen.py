@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import socket
 import threading
 import time
@@ -239,7 +240,7 @@ def test_delay_is_applied() -> None:
 
 def test_client_timeout_during_delay_is_still_reported() -> None:
     with listening(replace(BASE, delay=0.5)) as listener:
-        with pytest.raises(httpx.ReadTimeout):
+        with pytest.raises(httpx.ReadTimeout, match="timed out"):
             httpx.post(listener.url(), content=b"{}", timeout=0.1)
         [event] = listener.wait_events(1)
     assert event.status_returned == 200
@@ -269,20 +270,20 @@ def test_port_in_use_is_invalid_input() -> None:
 
 
 @pytest.mark.parametrize(
-    "options",
+    ("options", "message"),
     [
-        ListenOptions(port=70000),
-        ListenOptions(path="hook"),
-        ListenOptions(status=99),
-        ListenOptions(fail_status=700),
-        ListenOptions(fail_rate=1.5),
-        ListenOptions(delay=-1),
-        ListenOptions(tolerance=-1),
-        ListenOptions(secret="whsec_!!!not base64!!!"),
+        (ListenOptions(port=70000), "port 70000"),
+        (ListenOptions(path="hook"), "path 'hook'"),
+        (ListenOptions(status=99), "status 99"),
+        (ListenOptions(fail_status=700), "fail-status 700"),
+        (ListenOptions(fail_rate=1.5), "fail rate 1.5"),
+        (ListenOptions(delay=-1), "delay -1"),
+        (ListenOptions(tolerance=-1), "tolerance -1"),
+        (ListenOptions(secret="whsec_!!!not base64!!!"), "secret is malformed"),
     ],
 )
-def test_invalid_options(options: ListenOptions) -> None:
-    with pytest.raises(InvalidInput):
+def test_invalid_options(options: ListenOptions, message: str) -> None:
+    with pytest.raises(InvalidInput, match=f"(?i){re.escape(message)}"):
         options.validate()
 
 

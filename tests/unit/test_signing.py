@@ -42,13 +42,30 @@ def test_decode_secret_accepts_prefix_optional_and_missing_padding() -> None:
     key = signing.decode_secret(SPEC_SECRET)
     assert key == base64.b64decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     assert signing.decode_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") == key
-    unpadded = base64.b64encode(b"0123456789abcdefghij").decode().rstrip("=")
-    assert signing.decode_secret("whsec_" + unpadded) == b"0123456789abcdefghij"
+    key25 = b"0123456789abcdefghijklmno"  # 25 bytes: base64 ends in "=="
+    unpadded = base64.b64encode(key25).decode().rstrip("=")
+    assert signing.decode_secret("whsec_" + unpadded) == key25
+
+
+@pytest.mark.parametrize("size", [24, 64])
+def test_decode_secret_accepts_the_spec_range(size: int) -> None:
+    key = bytes(range(size))
+    assert signing.decode_secret("whsec_" + base64.b64encode(key).decode()) == key
+
+
+@pytest.mark.parametrize(("size", "word"), [(1, "short"), (23, "short"), (65, "long")])
+def test_decode_secret_refuses_keys_outside_the_spec_range(size: int, word: str) -> None:
+    secret = "whsec_" + base64.b64encode(bytes(size)).decode()
+    with pytest.raises(InvalidInput, match=f"too {word}: it decodes to {size} byte") as exc:
+        signing.decode_secret(secret)
+    assert exc.value.code == "secret_size"
+    assert exc.value.exit_code == 2
+    assert "24 to 64" in exc.value.message
 
 
 @pytest.mark.parametrize("bad", ["", "whsec_", "whsec_not base64!", "whsec_@@@@", "whsec_A"])
 def test_decode_secret_rejects_malformed(bad: str) -> None:
-    with pytest.raises(InvalidInput) as exc:
+    with pytest.raises(InvalidInput, match="secret") as exc:
         signing.decode_secret(bad)
     assert "secret" in exc.value.message
     assert exc.value.exit_code == 2
@@ -67,7 +84,7 @@ def test_spec_test_vector_verifies_at_its_own_time() -> None:
         "webhook-timestamp": str(SPEC_TS),
         "webhook-signature": SPEC_SIG,
     }
-    assert signing.verify(SPEC_SECRET, headers, SPEC_BODY, now=SPEC_TS + 10) is None
+    signing.verify(SPEC_SECRET, headers, SPEC_BODY, now=SPEC_TS + 10)  # raises when invalid
 
 
 def test_signed_headers_shape() -> None:
@@ -94,7 +111,7 @@ def test_signature_header_bare_string_is_one_secret() -> None:
 
 
 def test_signature_header_requires_a_secret() -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match="at least one secret"):
         signing.signature_header([], "msg_1", 1700000000, BODY)
 
 
@@ -113,7 +130,7 @@ def test_reference_library_verifies_rotation_header_with_either_secret() -> None
     headers = _headers([new, old], int(time.time()))
     Webhook(new).verify(BODY, headers)
     Webhook(old).verify(BODY, headers)
-    with pytest.raises(WebhookVerificationError):
+    with pytest.raises(WebhookVerificationError, match="No matching signature found"):
         Webhook(signing.generate_secret()).verify(BODY, headers)
 
 
@@ -124,7 +141,7 @@ def test_we_verify_what_the_reference_library_signs() -> None:
     ts = int(time.time())
     sig = Webhook(secret).sign("msg_x", datetime.fromtimestamp(ts, tz=UTC), BODY.decode())
     headers = {"webhook-id": "msg_x", "webhook-timestamp": str(ts), "webhook-signature": sig}
-    assert signing.verify(secret, headers, BODY) is None
+    signing.verify(secret, headers, BODY)  # raises when invalid
 
 
 # --- verification ---------------------------------------------------------------------------
@@ -135,14 +152,14 @@ NOW = 1_700_000_000
 def test_verify_accepts_valid_and_header_names_case_insensitively() -> None:
     secret = signing.generate_secret()
     headers = {k.upper(): v for k, v in _headers([secret], NOW).items()}
-    assert signing.verify(secret, headers, BODY, now=NOW) is None
+    signing.verify(secret, headers, BODY, now=NOW)  # raises when invalid
 
 
 def test_verify_rotation_either_secret() -> None:
     new, old = signing.generate_secret(), signing.generate_secret()
     headers = _headers([new, old], NOW)
-    assert signing.verify(new, headers, BODY, now=NOW) is None
-    assert signing.verify(old, headers, BODY, now=NOW) is None
+    signing.verify(new, headers, BODY, now=NOW)  # raises when invalid
+    signing.verify(old, headers, BODY, now=NOW)  # raises when invalid
 
 
 def test_verify_ignores_non_v1_and_garbage_entries() -> None:
@@ -150,7 +167,7 @@ def test_verify_ignores_non_v1_and_garbage_entries() -> None:
     good = signing.sign(secret, "msg_1", NOW, BODY)
     headers = _headers([secret], NOW)
     headers["webhook-signature"] = f"v1a,AAAA v2,{good[3:]} v1,!!notbase64!! junk {good}"
-    assert signing.verify(secret, headers, BODY, now=NOW) is None
+    signing.verify(secret, headers, BODY, now=NOW)  # raises when invalid
 
 
 def test_verify_rejects_tampered_body() -> None:
@@ -181,8 +198,8 @@ def test_verify_rejects_old_timestamp() -> None:
     with pytest.raises(SignatureInvalid, match="too old"):
         signing.verify(secret, headers, BODY, now=NOW)
     # Just inside the window is fine, and the window is configurable.
-    assert signing.verify(secret, _headers([secret], NOW - 300), BODY, now=NOW) is None
-    assert signing.verify(secret, headers, BODY, now=NOW, tolerance=600) is None
+    signing.verify(secret, _headers([secret], NOW - 300), BODY, now=NOW)  # raises when invalid
+    signing.verify(secret, headers, BODY, now=NOW, tolerance=600)  # raises when invalid
 
 
 def test_verify_rejects_future_timestamp() -> None:
@@ -190,12 +207,12 @@ def test_verify_rejects_future_timestamp() -> None:
     headers = _headers([secret], NOW + 301)
     with pytest.raises(SignatureInvalid, match="future"):
         signing.verify(secret, headers, BODY, now=NOW)
-    assert signing.verify(secret, _headers([secret], NOW + 300), BODY, now=NOW) is None
+    signing.verify(secret, _headers([secret], NOW + 300), BODY, now=NOW)  # raises when invalid
 
 
 def test_verify_uses_wall_clock_by_default() -> None:
     secret = signing.generate_secret()
-    assert signing.verify(secret, _headers([secret], int(time.time())), BODY) is None
+    signing.verify(secret, _headers([secret], int(time.time())), BODY)  # raises when invalid
     with pytest.raises(SignatureInvalid, match="too old"):
         signing.verify(secret, _headers([secret], int(time.time()) - 3600), BODY)
 
@@ -235,5 +252,5 @@ def test_verify_reports_when_no_v1_signature_present() -> None:
 
 def test_verify_with_malformed_secret_is_invalid_input() -> None:
     headers = _headers([signing.generate_secret()], NOW)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match="secret is malformed"):
         signing.verify("whsec_***", headers, BODY, now=NOW)

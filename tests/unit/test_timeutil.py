@@ -126,7 +126,7 @@ def test_format_duration_round_trips(seconds: float) -> None:
 
 
 def test_format_duration_rejects_non_finite() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="non-finite duration"):
         format_duration(float("inf"))
 
 
@@ -155,7 +155,7 @@ def test_parse_timestamp(text: str, expected: datetime) -> None:
 
 @pytest.mark.parametrize("text", ["", "yesterday", "2026-13-01", "2026-11-01T25:00", "10:00"])
 def test_parse_timestamp_rejects(text: str) -> None:
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match=r"timestamp|time|date"):
         parse_timestamp(text)
 
 

@@ -193,7 +193,7 @@ def test_master_key_repr_does_not_leak_key(key: bytes) -> None:
 
 
 def test_master_key_rejects_wrong_size() -> None:
-    with pytest.raises(VaultError):
+    with pytest.raises(VaultError, match="must be 32 bytes"):
         MasterKey(b"short", "env")
 
 
@@ -247,9 +247,9 @@ def test_aad_binds_table_row_field(vlt: Vault, other: dict[str, str]) -> None:
 
 def test_aad_rejects_ambiguous_names(vlt: Vault) -> None:
     # ("a:b", row "c") and ("a", row "b:c") would otherwise produce the same AAD.
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"table|colon|:"):
         vlt.encrypt("x", table="a:b", row="c", field="f")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"field|empty"):
         vlt.encrypt("x", table="t", row="r", field="")
     token = vlt.encrypt("x", table="a", row="b:c", field="f")  # colons in row are fine
     assert vlt.decrypt(token, table="a", row="b:c", field="f") == "x"
@@ -326,12 +326,12 @@ def test_malformed_token(vlt: Vault, token: str) -> None:
     with pytest.raises(VaultError) as info:
         vlt.decrypt(token, **WHERE)
     assert "not a zigznote ciphertext" in info.value.message
-    with pytest.raises(VaultError):
+    with pytest.raises(VaultError, match="not a zigznote ciphertext"):
         Vault.token_kid(token)
 
 
 def test_vault_needs_a_key() -> None:
-    with pytest.raises(VaultError):
+    with pytest.raises(VaultError, match="no master key found"):
         Vault([])
 
 
@@ -362,7 +362,7 @@ def test_key_file_refused_when_group_or_world_readable(tmp_path: Path, key: byte
     assert "0644" in info.value.message
     assert info.value.hint == f"run `chmod 600 {path}`"
     path.chmod(0o640)
-    with pytest.raises(VaultError):
+    with pytest.raises(VaultError, match=r"readable|permission|0600|mode"):
         read_key_file(path)
     path.chmod(0o400)
     assert read_key_file(path) == key
@@ -426,7 +426,7 @@ def test_read_key_file_unreadable(
 
 
 def test_write_key_file_rejects_wrong_size(tmp_path: Path) -> None:
-    with pytest.raises(VaultError):
+    with pytest.raises(VaultError, match="refusing to write a 5-byte master key"):
         write_key_file(tmp_path / "k", b"short")
     assert not (tmp_path / "k").exists()
 
@@ -585,7 +585,7 @@ def test_hanging_keyring_times_out_fast() -> None:
         with pytest.raises(VaultError, match=r"did not answer within 0\.2s"):
             keyring_set(KEYRING_USER, "v", timeout=0.2)
         elapsed = time.monotonic() - started
-        assert elapsed < 2.0, elapsed
+        assert elapsed < 4.0, elapsed  # four 0.2 s waits, with room for a loaded machine
         # get, available, load_keys (one round for both entries), set's read-back.
         assert backend.calls == 4
     finally:
@@ -598,7 +598,7 @@ def test_null_backend_counts_as_unavailable() -> None:
     assert keyring_get(timeout=1) is None
     with pytest.raises(VaultError, match="no usable OS keyring"):
         keyring_set(KEYRING_USER, "v", timeout=1)
-    with pytest.raises(VaultError):
+    with pytest.raises(VaultError, match=r"keyring"):
         keyring_delete(KEYRING_USER, timeout=1)
 
 
@@ -608,7 +608,7 @@ def test_fail_backend_counts_as_unavailable() -> None:
     keyring.set_keyring(keyring.backends.fail.Keyring())
     assert keyring_available(timeout=1) is False
     assert keyring_get(timeout=1) is None
-    with pytest.raises(VaultError):
+    with pytest.raises(VaultError, match=r"keyring"):
         keyring_set(KEYRING_USER, "v", timeout=1)
 
 

@@ -28,6 +28,35 @@ def env_wants_json(env: Mapping[str, str] | None = None) -> bool:
     return (os.environ if env is None else env).get("ZIGZNOTE_OUTPUT", "").strip().lower() == "json"
 
 
+def _check_environment(env: Mapping[str, str] | None = None) -> None:
+    """Refuse (ConfigError, exit 6) a ZIGZNOTE_* variable holding bytes that are not UTF-8:
+    Python keeps them as lone surrogates, which no database, header or terminal accepts."""
+    from zigznote.errors import ConfigError
+    from zigznote.untrusted import decode_text
+
+    for name, value in sorted((os.environ if env is None else env).items()):
+        if name.startswith("ZIGZNOTE_"):
+            try:
+                decode_text(value, where=f"environment variable {name}")
+            except InvalidInput as exc:
+                raise ConfigError(exc.message, hint=f"set {name} to UTF-8 text, or unset it", code=exc.code) from None
+
+
+def _check_settings(settings: Settings) -> None:
+    """Refuse (ConfigError) a text setting holding NUL (a TOML ``\\u0000`` escape): no
+    database accepts it in a lookup, so it would fail later as a crash."""
+    from zigznote.errors import ConfigError
+
+    for name, value in settings.values.items():
+        if isinstance(value, str) and "\x00" in value:
+            source = settings.sources.get(name, "?")
+            raise ConfigError(
+                f"setting {name} (from {source}) contains a NUL character",
+                hint=f"fix {name} in {settings.config_path}" if source == "file" else f"fix {name}",
+                code="invalid_setting",
+            )
+
+
 @dataclass
 class AppContext:
     out: Output
@@ -47,7 +76,9 @@ class AppContext:
         if self._settings is None:
             from zigznote.config import load_settings
 
+            _check_environment()
             settings = load_settings(self.flags)
+            _check_settings(settings)
             self.out.json = settings.output == "json"
             self._settings = settings
         return self._settings
@@ -89,7 +120,7 @@ def get_app(ctx: typer.Context | None = None) -> AppContext:
     raised, inside the command) before they print anything.
     """
     if ctx is None:
-        from typer._click.globals import get_current_context
+        from zigznote.cli._click import get_current_context
 
         ctx = get_current_context()  # type: ignore[assignment]
     assert ctx is not None

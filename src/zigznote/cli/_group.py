@@ -1,22 +1,29 @@
 """The root command class: maps every domain error to its exit status in one place, and
-imports and builds each command group only when it is used."""
+imports and builds each command group only when it is used.
+
+Every error, Typer's usage errors included, reads ``error: …`` (and ``hint: …``) for people
+or is one JSON line under ``--json``. A closed stdout or stderr ends the command quietly
+with EXIT_BROKEN_PIPE (141). Command-line arguments that are not valid UTF-8 (Python holds
+the undecodable bytes as lone surrogates) are refused (exit 2) before any command runs.
+"""
 
 from __future__ import annotations
 
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any, ClassVar
 
 import typer
-from typer._click import Command, Context, HelpFormatter
-from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 from typer.main import get_group_from_info
 from typer.models import TyperInfo
 
+from zigznote.cli._click import ClickException, Command, Context, HelpFormatter, NoArgsIsHelpError
 from zigznote.cli._context import env_wants_json
-from zigznote.cli._output import Output
-from zigznote.errors import EXIT_INTERRUPTED, ZigznoteError
+from zigznote.cli._output import EXIT_BROKEN_PIPE, Output, silence_streams
+from zigznote.errors import EXIT_INTERRUPTED, InvalidInput, ZigznoteError
+from zigznote.untrusted import decode_text, for_terminal
 
 
 def _output_of(ctx: typer.Context) -> Output:
@@ -33,7 +40,24 @@ def _output_of(ctx: typer.Context) -> Output:
 def _usage_error(exc: ClickException) -> ZigznoteError:
     ctx = getattr(exc, "ctx", None)
     path = ctx.command_path if ctx is not None else "zigznote"
-    return ZigznoteError(exc.format_message(), hint=f"run `{path} --help`", code="usage_error")
+    message = exc.format_message().strip().removesuffix(".")
+    # "No such option: --x" -> "no such option: --x", in the style of every other error (but
+    # never "URL …" -> "uRL …").
+    if message[:1].isupper() and message[1:2].islower():
+        message = message[0].lower() + message[1:]
+    return ZigznoteError(message, hint=f"run `{path} --help`", code="usage_error")
+
+
+def _check_arguments(args: list[str]) -> None:
+    """Refuse (InvalidInput) an argument holding bytes that are not UTF-8: nothing could store,
+    send or even print it, and failing later would be a crash instead of exit 2."""
+    for number, arg in enumerate(args, start=1):
+        decode_text(arg, where=f"command-line argument {number} ({arg[:40]!r})")
+
+
+def _closed_pipe() -> typer.Exit:
+    silence_streams()
+    return typer.Exit(EXIT_BROKEN_PIPE)
 
 
 def _summary(help_text: str) -> str:
@@ -163,22 +187,43 @@ class ZigznoteGroup(TyperGroup):
         _write_commands(formatter, rows)
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
-        # Errors in the root options happen before invoke(); under --json they still must be
-        # one JSON line on stderr rather than a Rich panel.
+        # Errors in the root options happen before invoke(); they get the same `error: …`
+        # (or, under --json, one JSON line on stderr) as every other error.
         wants_json = "--json" in args or env_wants_json()  # before parsing consumes `args`
         try:
+            if ctx.parent is None:
+                _check_arguments(args)
             return super().parse_args(ctx, args)
         except NoArgsIsHelpError:
             raise
-        except ClickException as exc:
-            if ctx.parent is None and wants_json:
-                Output(json=True).error(_usage_error(exc))
-                raise typer.Exit(exc.exit_code) from None
-            raise
+        except (ClickException, InvalidInput) as exc:
+            if ctx.parent is not None:
+                raise
+            error = exc if isinstance(exc, InvalidInput) else _usage_error(exc)
+            try:
+                Output(json=wants_json).error(error)
+            except BrokenPipeError:
+                raise _closed_pipe() from None
+            raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:  # --help or --version into a closed pipe
+            raise _closed_pipe() from None
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
+            result = self._invoke(ctx)
+            sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
+        except BrokenPipeError:
+            raise _closed_pipe() from None
+        out = getattr(ctx.find_root().obj, "out", None)
+        if isinstance(out, Output) and out.pipe_closed:  # a stream (worker run) stopped on it
+            raise _closed_pipe()
+        return result
+
+    def _invoke(self, ctx: typer.Context) -> Any:
+        try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            raise
         except ZigznoteError as exc:
             _output_of(ctx).error(exc)
             raise typer.Exit(exc.exit_code) from None
@@ -192,10 +237,7 @@ class ZigznoteGroup(TyperGroup):
         except NoArgsIsHelpError:
             raise
         except ClickException as exc:  # usage errors of a subcommand (unknown option, bad value)
-            out = _output_of(ctx)
-            if not out.json:
-                raise  # Click/Typer render it for people
-            out.error(_usage_error(exc))
+            _output_of(ctx).error(_usage_error(exc))
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort):
             raise
@@ -207,8 +249,8 @@ class ZigznoteGroup(TyperGroup):
                     hint="this is a bug in zigznote; rerun with -v for the traceback and report it",
                 )
             )
-            if out.verbose:
-                traceback.print_exc()
+            if out.verbose:  # exception texts can quote outside data: escaped like any message
+                sys.stderr.write(for_terminal(traceback.format_exc(), keep_newlines=True))
             raise typer.Exit(1) from None
         finally:
             obj = ctx.find_root().obj

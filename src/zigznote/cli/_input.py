@@ -27,4 +27,9 @@ def read_inline(value: str) -> bytes:
         return read_source("-")
     if value.startswith("@"):
         return read_source(value[1:])
-    return value.encode("utf-8")
+    # Command-line text holds undecodable bytes as lone surrogates (surrogateescape): give the
+    # parser those bytes back, so it refuses them with their offset instead of crashing here.
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")

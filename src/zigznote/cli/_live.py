@@ -9,6 +9,9 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
+
+from zigznote.untrusted import for_terminal
 
 
 class LivePanel:
@@ -19,7 +22,11 @@ class LivePanel:
         self.started = time.monotonic()
         self.last: list[str] = []
         self.queue_depth: int | None = None
-        self._live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+        # Each endpoint's adaptive concurrency level, as the engine reports changes.
+        self.levels: dict[str, int] = {}
+        # get_renderable: Live re-renders 4 times a second by itself; rendering per event
+        # would cost more than the delivery it reports.
+        self._live = Live(get_renderable=self._render, console=console, refresh_per_second=4, transient=False)
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll_depth, daemon=True)
 
@@ -42,8 +49,12 @@ class LivePanel:
             table.add_row(key, str(value))
         table.add_row("rate", f"{self.counts['delivered'] / elapsed:.1f}/s")
         table.add_row("due now", "…" if self.queue_depth is None else str(self.queue_depth))
+        if self.levels:
+            busiest = sorted(self.levels.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+            table.add_row("concurrency", ", ".join(f"{w} {n}" for w, n in busiest))
         for line in self.last[-5:]:
-            table.add_row("", line)
+            # Error texts come from receivers: shown escaped, never as markup (see untrusted.py).
+            table.add_row("", Text(for_terminal(line)))
         return table
 
     def handle(self, event: dict[str, Any]) -> None:
@@ -56,8 +67,12 @@ class LivePanel:
                 self.last.append(f"{event['delivery']} → {event['error'] or event['status_code']} ({outcome})")
         elif kind == "webhook_disabled":
             self.counts["disabled"] += 1
-            self.last.append(f"disabled {event['webhook']}")
-        self._live.update(self._render())
+            # The reason says how many attempts failed over how long (queue/health.py).
+            reason = event.get("reason")
+            self.last.append(f"disabled {event['webhook']}" + (f": {reason}" if reason else ""))
+        elif kind == "concurrency":
+            self.levels.update(event["levels"])
+        del self.last[:-5]  # only the last five are shown
 
     def start(self) -> None:
         self._live.start()

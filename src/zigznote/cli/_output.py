@@ -3,22 +3,55 @@
 Data goes to stdout; notices, progress and errors go to stderr. Under ``--json``
 stdout carries exactly one JSON document (or one object per line for streams) and
 nothing else, so scripts can pipe it.
+
+Everything shown to people is data, never instructions: every cell, title, message and
+hint goes through :func:`zigznote.untrusted.for_terminal` (control characters and bidi
+overrides shown as ``\\x1b``-style escapes) and reaches Rich as a ``Text``, never as markup,
+so a receiver's ``\\x1b[2J`` or a meeting titled ``[red]x[/red]`` prints literally. JSON stays
+exact: the same values, with C1 controls, bidi overrides and lone surrogates written as
+``\\uXXXX`` escapes (JSON already escapes C0).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from zigznote.errors import ZigznoteError
+from zigznote.untrusted import for_terminal
 
 if TYPE_CHECKING:  # Rich costs ~25 ms to import: only human output loads it, on first use
     from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
 Column = tuple[str, str] | tuple[str, str, Callable[[Any], str]]
+
+#: Exit status when the reader of stdout or stderr went away (``| head``, a pager quitting):
+#: 128 + SIGPIPE, what a shell reports for a program a closed pipe stopped.
+EXIT_BROKEN_PIPE = 141
+
+
+def silence_streams() -> None:
+    """Point stdout and stderr at the null device (Python's documented recipe for a closed
+    pipe): what is still buffered, and any later write, goes nowhere instead of raising
+    BrokenPipeError again, at exit too. Streams without a file descriptor are left alone."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+        except (AttributeError, ValueError, OSError):  # a test runner's in-memory stream
+            continue
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
 
 
 def _default(value: Any) -> Any:
@@ -31,14 +64,24 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+# json.dumps(ensure_ascii=False) escapes C0 controls only; these pass raw and a terminal may
+# act on them (C1 CSI, bidi overrides) or the stream cannot encode them (lone surrogates).
+_JSON_UNSAFE_RE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]")
+
+
 def dumps(data: Any, *, indent: int | None = 2) -> str:
-    return json.dumps(data, default=_default, ensure_ascii=False, indent=indent)
+    """JSON text of ``data`` (datetimes ISO-8601); characters a terminal could act on are
+    ``\\uXXXX``-escaped, which parses back to exactly the same value."""
+    text = json.dumps(data, default=_default, ensure_ascii=False, indent=indent)
+    # Such characters only occur inside JSON strings, where an escape is equivalent.
+    return _JSON_UNSAFE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
+def _text(value: str, style: str = "") -> Text:
+    """Data as a Rich Text: controls escaped, never parsed as markup or emoji codes."""
+    from rich.text import Text
 
-    return escape(text)
+    return Text(for_terminal(value), style=style)
 
 
 def _cell(value: Any) -> str:
@@ -53,11 +96,88 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+# Columns whose values are identifiers or timestamps: never folded or wrapped (a split ID cannot
+# be copied, a split time misreads). Other columns fold. When the table is too wide even so, the
+# layout turns compact (no borders, times to the second) and columns go from the right, the
+# first one (the row's ID) never.
+_WHOLE_KEYS = frozenset({"id", "delivery", "webhook", "revision"})
+# Below this many characters a folding column is hardly readable: hide it instead.
+_MIN_FOLDED = 8
+_FRACTION_RE = re.compile(r"(T\d{2}:\d{2}:\d{2})\.\d+Z$")
+
+
+_OUR_ID_RE = re.compile(r"^[a-z]{2,5}_[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+def _whole(key: str, values: Sequence[str]) -> bool:
+    """Whether a column keeps its values unbroken: times, and IDs that are zigznote's own
+    (an ``external_id`` from outside can be 200 characters: it folds like any text)."""
+    if key.endswith("_at"):
+        return True
+    if key in _WHOLE_KEYS or key.endswith("_id"):
+        return key == "revision" or all(v == "-" or _OUR_ID_RE.match(v) for v in values)
+    return False
+
+
+def _to_second(cell: str) -> str:
+    """``2026-11-30T05:29:22.979982Z`` -> ``2026-11-30T05:29:22Z`` (same instant to the second)."""
+    return _FRACTION_RE.sub(r"\1Z", cell)
+
+
+def _fit_columns(
+    labels: Sequence[str], whole: Sequence[bool], cells: Sequence[Sequence[str]], width: int, *, compact: bool
+) -> list[int]:
+    """The indexes of the columns to show so that every shown whole column (IDs, timestamps)
+    fits unbroken in ``width`` characters; all of them if they fit."""
+
+    def need(i: int) -> int:
+        longest = max([len(labels[i]), *(len(row[i]) for row in cells)])
+        return longest if whole[i] else min(longest, _MIN_FOLDED)
+
+    def fits(shown: list[int]) -> bool:
+        # Rich's boxed table: one space of padding each side and a border between/around
+        # columns (3 per column + 1); compact: two spaces between columns, no borders.
+        frame = 2 * (len(shown) - 1) if compact else 3 * len(shown) + 1
+        return sum(need(i) for i in shown) + frame <= width
+
+    shown = list(range(len(labels)))
+    while len(shown) > 1 and not fits(shown):
+        shown.pop()  # the rightmost: the first column is the row's ID
+    return shown
+
+
+def _new_console(**options: Any) -> Console:
+    """A Rich console that lets a closed pipe surface as BrokenPipeError: Rich's own handling
+    exits with status 1 from inside print(), past the CLI's exit-status mapping."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, "the reader closed the pipe")
+
+    return _Console(**options)
+
+
+def _terminate_gracefully() -> None:
+    import signal
+
+    # Handled by the stream's own SIGTERM handler (asyncio), which ends it cleanly.
+    signal.raise_signal(signal.SIGTERM)
+
+
 @dataclass
 class Output:
+    """How one command prints: JSON (``json``), only results and errors (``quiet``), or with
+    detail (``verbose``). Human output goes through Rich, created on first use."""
+
     json: bool = False
     quiet: bool = False
     verbose: bool = False
+    #: Called once when a stream's reader goes away mid-stream (e.g. to stop a worker).
+    on_broken_pipe: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    #: Set once stdout or stderr turned out to be closed; the command then exits 141.
+    pipe_closed: bool = field(default=False, init=False, compare=False)
     _console: Console | None = field(default=None, init=False, repr=False, compare=False)
     _err_console: Console | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -66,18 +186,14 @@ class Output:
     def console(self) -> Console:
         """stdout for people, created on first use (never needed under --json)."""
         if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(highlight=False, soft_wrap=False)
+            self._console = _new_console(highlight=False, soft_wrap=False)
         return self._console
 
     @property
     def err_console(self) -> Console:
         """stderr for people, created on first use."""
         if self._err_console is None:
-            from rich.console import Console
-
-            self._err_console = Console(stderr=True, highlight=False)
+            self._err_console = _new_console(stderr=True, highlight=False)
         return self._err_console
 
     # -- data ---------------------------------------------------------------
@@ -90,13 +206,13 @@ class Output:
             return
         from rich.table import Table
 
-        table = Table(title=title, show_header=False, box=None, pad_edge=False)
-        table.add_column(style="bold")
+        table = Table(title=_text(title) if title else None, show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
         for col in fields or [(k, k) for k in data]:
             key, label = col[0], col[1]
             fmt = col[2] if len(col) == 3 else _cell
-            table.add_row(label, fmt(data.get(key)))
+            table.add_row(_text(label), _text(fmt(data.get(key))))
         self.console.print(table)
 
     def items(
@@ -114,32 +230,88 @@ class Output:
         if not rows:
             self.notice(empty)
             return
-        from rich.table import Table
+        cells = [
+            [for_terminal((col[2] if len(col) == 3 else _cell)(row.get(col[0]))) for col in columns] for row in rows
+        ]
+        self.console.print(self._table(columns, cells, title=title))
 
-        table = Table(title=title)
-        for col in columns:
-            table.add_column(col[1], overflow="fold")
-        for row in rows:
-            cells = []
-            for col in columns:
-                fmt = col[2] if len(col) == 3 else _cell
-                cells.append(fmt(row.get(col[0])))
-            table.add_row(*cells)
-        self.console.print(table)
+    def _table(self, columns: Sequence[Column], cells: list[list[str]], *, title: str | None) -> Table:
+        """A table that fits the console: IDs and timestamps whole, other columns folded, the
+        layout compact and the rightmost other columns hidden (with a notice) when narrow."""
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text
+
+        labels = [col[1] for col in columns]
+        whole = [_whole(col[0], [row[i] for row in cells]) for i, col in enumerate(columns)]
+        width = self.console.width
+        shown = _fit_columns(labels, whole, cells, width, compact=False)
+        compact = len(shown) < len(columns)
+        if compact:
+            times = [i for i, col in enumerate(columns) if col[0].endswith("_at")]
+            cells = [[_to_second(c) if i in times else c for i, c in enumerate(row)] for row in cells]
+            shown = _fit_columns(labels, whole, cells, width, compact=True)
+        hidden = [labels[i] for i in range(len(columns)) if i not in shown]
+        if hidden:
+            self.notice(
+                f"{width} columns wide: not showing {', '.join(hidden)} "
+                "(widen the terminal, set COLUMNS, or use --json)"
+            )
+        table = Table(
+            title=_text(title) if title else None,
+            box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD,
+            pad_edge=not compact,
+            show_edge=not compact,
+        )
+        for i in shown:
+            if whole[i]:
+                table.add_column(_text(labels[i]), no_wrap=True, overflow="ignore")
+            else:
+                table.add_column(_text(labels[i]), overflow="fold")
+        for row in cells:
+            table.add_row(*(Text(row[i]) for i in shown))
+        return table
 
     def line(self, data: Mapping[str, Any]) -> None:
-        """One JSON Lines record (streams), flushed at once."""
-        sys.stdout.write(dumps(data, indent=None) + "\n")
-        sys.stdout.flush()
+        """One JSON Lines record (streams), flushed at once.
+
+        Raises BrokenPipeError when the reader has gone (after silencing the streams and
+        calling ``on_broken_pipe`` the first time): a stream must stop, not run on unread.
+        """
+        try:
+            sys.stdout.write(dumps(data, indent=None) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.broken_pipe()
+            raise
+
+    def stop_on_broken_pipe(self) -> None:
+        """For a long-running stream (``worker run``, ``webhooks listen``): when its reader goes
+        away, stop the way SIGTERM does (the command's own graceful path), then exit 141."""
+        self.on_broken_pipe = _terminate_gracefully
+
+    def broken_pipe(self) -> None:
+        """Record that a reader went away: silence the streams, tell ``on_broken_pipe`` once."""
+        first = not self.pipe_closed
+        self.pipe_closed = True
+        silence_streams()
+        if first and self.on_broken_pipe is not None:
+            self.on_broken_pipe()
 
     def lines(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """JSON Lines: one record per row (see ``line``)."""
         for row in rows:
             self.line(row)
 
     def raw(self, text: str) -> None:
-        """Text that is the result itself (a secret shown once, a script)."""
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        sys.stdout.flush()
+        """One line that is the result itself (a key shown once, a received request), without
+        Rich; controls (newlines too) are escaped, so one call prints exactly one line."""
+        try:
+            sys.stdout.write(for_terminal(text.removesuffix("\n")) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.broken_pipe()
+            raise
 
     def print(self, renderable: Any) -> None:
         """A Rich renderable for people (never under --json)."""
@@ -147,32 +319,42 @@ class Output:
             self.console.print(renderable)
 
     # -- messages -----------------------------------------------------------
+    # Messages may quote outside text (a provider's error, a response excerpt): each is one
+    # line of Text, controls escaped, never markup.
+    def _message(self, prefix: str, style: str, message: str) -> None:
+        from rich.text import Text
+
+        line = Text.assemble((prefix, style), " ", for_terminal(message)) if prefix else Text(for_terminal(message))
+        self.err_console.print(line, soft_wrap=True)
+
     def success(self, message: str) -> None:
         """A confirmation for people; silent under --json and --quiet."""
         if not (self.json or self.quiet):
-            self.err_console.print(f"[green]✓[/green] {_escape(message)}")
+            self._message("✓", "green", message)
 
     def notice(self, message: str) -> None:
+        """Progress or a remark for people on stderr; silent under --quiet."""
         if not self.quiet:
-            self.err_console.print(_escape(message))
+            self._message("", "", message)
 
     def warn(self, message: str) -> None:
-        self.err_console.print(f"[yellow]warning:[/yellow] {_escape(message)}")
+        """``warning: …`` on stderr (also under --quiet)."""
+        self._message("warning:", "yellow", message)
 
     def debug(self, message: str) -> None:
+        """Detail on stderr only with --verbose."""
         if self.verbose:
-            self.err_console.print(f"[dim]{message}[/dim]")
+            self._message("", "", message)
 
     def error(self, exc: ZigznoteError) -> None:
+        """``error: …`` and ``hint: …`` for people; one JSON line ``{"error": {…}}`` under --json."""
         if self.json:
             sys.stderr.write(dumps({"error": exc.to_dict()}, indent=None) + "\n")
             sys.stderr.flush()
             return
-        self.err_console.print(
-            f"[bold red]error:[/bold red] {_escape(exc.message)}", markup=True, highlight=False, soft_wrap=True
-        )
+        self._message("error:", "bold red", exc.message)
         if exc.hint:
-            self.err_console.print(f"[dim]hint:[/dim] {_escape(exc.hint)}", soft_wrap=True)
+            self._message("hint:", "dim", exc.hint)
 
     def _write(self, text: str) -> None:
         sys.stdout.write(text + "\n")

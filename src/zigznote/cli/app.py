@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from zigznote import __version__
-from zigznote.cli import setup
+from zigznote.cli import demo, setup
 from zigznote.cli._context import AppContext, env_wants_json
 from zigznote.cli._group import ZigznoteGroup
 from zigznote.cli._output import Output
@@ -23,6 +23,7 @@ class RootGroup(ZigznoteGroup):
         "meetings": "zigznote.cli.meetings",
         "events": "zigznote.cli.events",
         "webhooks": "zigznote.cli.webhooks",
+        "jobs": "zigznote.cli.jobs",
         "worker": "zigznote.cli.worker",
     }
 
@@ -75,6 +76,7 @@ def root(
     ctx.obj = AppContext(out=out, flags=flags)
 
 
+demo.register(app)  # first in --help: what a newcomer runs first
 setup.register(app)
 
 

@@ -15,6 +15,7 @@ COLUMNS = [("id", "id"), ("type", "type"), ("created_at", "created"), ("data", "
 DELIVERY_COLUMNS = [
     ("id", "delivery"),
     ("webhook_id", "webhook"),
+    ("kind", "kind"),  # "webhook", or an integration job's kind (no webhook)
     ("status", "status"),
     ("attempts", "attempts"),
     ("last_status_code", "last code"),
@@ -121,3 +122,61 @@ def show(event: Annotated[str, typer.Argument(metavar="EVENT", help="Event ID (e
         return
     ctx.out.item({k: v for k, v in data.items() if k != "deliveries"})
     ctx.out.items(data["deliveries"], DELIVERY_COLUMNS, title="deliveries", empty="no deliveries (no subscribers)")
+
+
+@app.command("prune")
+def prune(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than", metavar="AGE", help="Remove finished history older than this (ZIGZNOTE_RETENTION, 30d)."
+        ),
+    ] = None,
+    failed_older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--failed-older-than",
+            metavar="AGE",
+            help="Keep events with a failed delivery this long (ZIGZNOTE_RETENTION_FAILED, 90d).",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be removed; remove nothing.")] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=5000, help="Events per transaction.")] = 1000,
+    duty: Annotated[
+        float,
+        typer.Option(
+            "--duty",
+            min=0.01,
+            max=1.0,
+            help="Share of the time spent in transactions, resting in between (worker run's pruner: 0.03).",
+        ),
+    ] = 1.0,
+) -> None:
+    """Remove old finished events with their deliveries and attempts (never queued work), for cron.
+
+    Example: 17 3 * * * zigznote events prune --older-than 30d
+    """
+    from zigznote.services import retention
+
+    ctx = get_app()
+    data = retention.prune(
+        ctx.db(),
+        ctx.settings,
+        older_than=older_than,
+        failed_older_than=failed_older_than,
+        batch=batch,
+        dry_run=dry_run,
+        duty=duty,
+    )
+    if ctx.out.json:
+        ctx.out.item(data)
+        return
+    verb = "would remove" if dry_run else "removed"
+    ctx.out.success(
+        f"{verb} {data['events']} events, {data['deliveries']} deliveries, {data['attempts']} attempts, "
+        f"{data['endpoint_events']} endpoint events (kept {data['kept']} with queued or recent failed work)"
+    )
+    if data.get("sqlite_auto_vacuum") == "none" and data["events"] and not dry_run:
+        ctx.out.notice(
+            "the SQLite file keeps its size until `sqlite3 FILE 'PRAGMA auto_vacuum=INCREMENTAL; VACUUM'` is run once"
+        )

@@ -58,6 +58,10 @@ def status() -> None:
 def rotate() -> None:
     """Re-encrypt every secret under a new master key, in one transaction.
 
+    Running workers on a key file or the OS keyring pick up the new key by themselves. With
+    ZIGZNOTE_MASTER_KEY, set ZIGZNOTE_MASTER_KEY_NEW to the new key (`keys generate`) and restart
+    the workers with it before rotating; afterwards make it ZIGZNOTE_MASTER_KEY.
+
     Example: zigznote keys rotate
     """
     from zigznote.services import keys

@@ -38,18 +38,31 @@ def doctor() -> None:
 
     Example: zigznote doctor
     """
+    from rich.text import Text
+
     from zigznote.services import setup
+    from zigznote.untrusted import for_terminal
 
     app = get_app()
     report = setup.doctor(app.settings)
     if app.out.json:
         app.out.item(report)
     else:
+        # Details and warnings carry stored data (URLs, names, paths): plain Text with controls
+        # made visible, never markup.
+        console = app.out.console
+
+        def print_(line: Text) -> None:
+            console.print(line, soft_wrap=True)  # one check, one line: a path is not broken up
+
         for c in report["checks"]:
-            mark = "[green]ok[/green]  " if c["ok"] else "[red]FAIL[/red]"
-            app.out.console.print(f"{mark} {c['check']}: {c['detail']}", markup=True, highlight=False)
+            mark = ("ok  ", "green") if c["ok"] else ("FAIL", "red")
+            print_(Text.assemble(mark, for_terminal(f" {c['check']}: {c['detail']}")))
             if not c["ok"] and c.get("hint"):
-                app.out.console.print(f"       hint: {c['hint']}", highlight=False)
+                print_(Text(for_terminal(f"       hint: {c['hint']}")))
+            for warning in c.get("warnings", []):
+                print_(Text.assemble(("warn", "yellow"), for_terminal(f" {warning['message']}")))
+                print_(Text(for_terminal(f"       hint: {warning['hint']}")))
     if not report["ok"]:
         raise typer.Exit(6)
 
@@ -66,9 +79,16 @@ def status() -> None:
     if app.out.json:
         app.out.item(data)
         return
-    flat = {k: v for k, v in data.items() if k != "deliveries"}
+    from zigznote.cli._webhook_health import events_table, failing_table
+
+    tables = ("deliveries", "failing_webhooks", "endpoint_events")
+    flat = {k: v for k, v in data.items() if k not in tables}
     flat.update({f"deliveries {k}": v for k, v in data["deliveries"].items()})
     app.out.item(flat, title="zigznote status")
+    if data["failing_webhooks"]:
+        failing_table(app.out, data["failing_webhooks"], title="failing webhooks (longest first)")
+    if data["endpoint_events"]:
+        events_table(app.out, data["endpoint_events"], title="last endpoint events")
 
 
 def register(root: typer.Typer) -> None:

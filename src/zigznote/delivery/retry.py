@@ -1,9 +1,10 @@
 """Retry policy for outbound webhook deliveries.
 
-The contract (DESIGN.md, "Outbound webhooks"): success is a 2xx; redirects are not followed, so a
-3xx is a failure; 410 disables the endpoint at once; 429/503 honour ``Retry-After`` within bounds;
+The contract (docs/architecture.md, "Outcomes"): success is a 2xx; redirects are not followed, so
+a 3xx is a failure; 410 disables the endpoint at once; 429/503 honour ``Retry-After`` within bounds;
 after the first attempt retries follow a schedule (default 1s, 5s, 30s, 5m, 1h) with jitter, and
-after the last one the delivery is ``failed``. This module holds those rules as pure functions so
+after the last one the delivery is ``failed``; persistent failure (a count and a duration)
+disables the endpoint. This module holds those rules as pure functions so
 the engine, the CLI (``webhooks retry``) and the tests share one definition.
 
 Standard library only.
@@ -69,13 +70,20 @@ class RetryPolicy:
 
     ``schedule[i]`` is the delay after attempt ``i + 1``; ``jitter`` spreads each delay uniformly
     over ``[1 - jitter, 1 + jitter]`` times its nominal value so endpoints recovering from an outage
-    are not hit by every queued delivery in the same second; ``disable_after`` is the number of
-    consecutive failed attempts after which the engine disables the endpoint.
+    are not hit by every queued delivery in the same second.
+
+    An endpoint is disabled when it has ``disable_after`` consecutive failed attempts **and** its
+    failure streak has lasted ``streak_period()`` seconds: ``disable_after_period`` when set, else
+    the nominal span of the schedule (so at least one message has had every retry). A period of
+    ``0`` is the count-only rule. A burst of first-attempt failures therefore never disables an
+    endpoint that answers its retries.
     """
 
     schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     jitter: float = 0.2
     disable_after: int = 10
+    #: Seconds a failure streak must last before auto-disable; ``None``: the schedule's span.
+    disable_after_period: float | None = None
 
     def __post_init__(self) -> None:
         # Frozen dataclass: normalize a list passed by a caller into the declared tuple.
@@ -88,6 +96,19 @@ class RetryPolicy:
             raise InvalidInput(f"Invalid retry jitter {self.jitter!r}: must be in [0, 1).")
         if isinstance(self.disable_after, bool) or self.disable_after < 1:
             raise InvalidInput(f"Invalid disable-after value {self.disable_after!r}: must be at least 1.")
+        period = self.disable_after_period
+        if period is not None and (isinstance(period, bool) or not math.isfinite(period) or period < 0):
+            raise InvalidInput(f"Invalid disable-after period {period!r}: must be a duration of 0 or more.")
+
+    def streak_period(self) -> float:
+        """Seconds a failure streak must last before the endpoint is disabled (0: count only).
+
+        ``disable_after_period`` when set, else the sum of the nominal schedule (1h5m36s for
+        the default ``1s,5s,30s,5m,1h``): by then one message has been tried on every step.
+        """
+        if self.disable_after_period is not None:
+            return float(self.disable_after_period)
+        return float(sum(self.schedule))
 
     @property
     def max_attempts(self) -> int:

@@ -17,10 +17,19 @@ from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
+from yarl import URL
 
+from zigznote.delivery.endpoints import check_literal_host
 from zigznote.delivery.result import RESPONSE_EXCERPT_BYTES, AttemptResult
 from zigznote.errors import InvalidInput
+from zigznote.untrusted import storable_text
 from zigznote.webhooks.ssrf import AllowNets, check_address
+
+# How long to wait for the body excerpt once the status line has arrived: the status
+# decides the outcome, the excerpt is only for `webhooks attempts`.
+EXCERPT_SECONDS = 1.0
+
+__all__ = ["GuardedResolver", "check_literal_host", "make_session", "post", "send_once"]
 
 
 class GuardedResolver(AbstractResolver):
@@ -55,26 +64,35 @@ def make_session(
         timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0)),
         auto_decompress=True,
         skip_auto_headers=("User-Agent",),
+        # Receivers' cookies are never sent back (each delivery stands alone), and a cookie
+        # jar costs a filter and an update on every request.
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
 
 
-def check_literal_host(url: str, allow_nets: AllowNets) -> None:
-    # An IP-literal URL never reaches the resolver, so guard it here.
-    from yarl import URL
+async def _excerpt(resp: aiohttp.ClientResponse) -> bytes:
+    """Up to RESPONSE_EXCERPT_BYTES of the body, best-effort, within EXCERPT_SECONDS.
 
-    host = URL(url).host or ""
+    What is already buffered is taken without waiting (the common case: a short body in
+    the same packet as the headers, no timer needed); otherwise wait briefly for the
+    first bytes. A stall or a broken body yields what arrived (possibly nothing).
+    """
+    content = resp.content
     try:
-        import ipaddress
-
-        ipaddress.ip_address(host)
-    except ValueError:
-        return
-    check_address(host, allow_nets)
+        raw = content.read_nowait(RESPONSE_EXCERPT_BYTES)
+        if raw or content.at_eof():
+            return raw
+        async with asyncio.timeout(EXCERPT_SECONDS):
+            return await content.read(RESPONSE_EXCERPT_BYTES)
+    except (TimeoutError, aiohttp.ClientError, OSError, RuntimeError):
+        # RuntimeError: read_nowait while another reader waits (cannot happen here, but
+        # an excerpt is never worth failing an attempt whose status has arrived).
+        return b""
 
 
 async def post(
     session: aiohttp.ClientSession,
-    url: str,
+    url: str | URL,
     body: bytes,
     headers: Mapping[str, str],
     *,
@@ -91,19 +109,24 @@ async def post(
 
     try:
         if check_literal:
-            check_literal_host(url, allow_nets)
+            check_literal_host(str(url), allow_nets)
         kwargs: dict[str, Any] = {"data": body, "headers": headers, "allow_redirects": False}
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0))
         async with session.post(url, **kwargs) as resp:
-            raw = await resp.content.read(RESPONSE_EXCERPT_BYTES)
-            excerpt = raw.decode("utf-8", "replace") if raw else None
+            # The status line has arrived: from here on it decides the outcome, whatever
+            # the body does (a receiver that answers 200 and then stalls got the event).
+            status = resp.status
             error = None
-            if 300 <= resp.status < 400:
-                error = f"redirect to {resp.headers.get('Location', '?')} not followed"
-            elif not 200 <= resp.status < 300:
-                error = f"HTTP {resp.status}"
-            return AttemptResult(resp.status, error, elapsed(), excerpt, resp.headers.get("Retry-After"))
+            if 300 <= status < 400:
+                location = storable_text(resp.headers.get("Location", "?"), max_chars=300)
+                error = f"redirect to {location} not followed"
+            elif not 200 <= status < 300:
+                error = f"HTTP {status}"
+            retry_after = storable_text(resp.headers.get("Retry-After"), max_chars=100)
+            raw = await _excerpt(resp)
+            excerpt = storable_text(raw, max_chars=RESPONSE_EXCERPT_BYTES) if raw else None
+            return AttemptResult(status, error, elapsed(), excerpt, retry_after)
     except InvalidInput as exc:
         return AttemptResult(None, f"refused by SSRF guard: {exc.message}", elapsed())
     except TimeoutError:

@@ -2,35 +2,33 @@
 
 Emitting is the write hot path: one event can fan out to every webhook of its org, and a
 JSON Lines import can carry tens of thousands of events. Everything is validated first,
-then written in one transaction with Core bulk inserts (``executemany``), so a bad line
-writes nothing and a good batch costs a few statements instead of one ORM flush per row.
+then written in one transaction with the queue's bulk inserts (``delivery/queue/admin.py``:
+COPY on Postgres, ``executemany`` elsewhere), so a bad line writes nothing and a good batch
+costs a few statements instead of one ORM flush per row.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from zigznote.delivery.queue import notify
+from zigznote.delivery.queue import admin, views
 from zigznote.errors import InvalidInput, NotFound, ZigznoteError
 from zigznote.ids import new_id, require
-from zigznote.services import orgs
+from zigznote.services import jobs, orgs
 from zigznote.services.records import decode_utf8, parse_jsonl
 from zigznote.services.webhooks import delivery_public
 from zigznote.store.engine import Database
-from zigznote.store.models import Delivery, Event, Organization, Webhook, table_of
+from zigznote.store.models import Event, Organization, Webhook
 from zigznote.store.models.delivery import HELD, KIND_WEBHOOK, PENDING, TRIGGER_SCHEDULED
 from zigznote.timeutil import iso, parse_since, utcnow
+from zigznote.untrusted import load_json
 from zigznote.webhooks import events as catalog
 
 _LINE_KEYS = {"type", "data", "org"}
-# Rows per executemany call: bounds memory and statement size on both backends.
-_CHUNK = 5000
 
 
 def types() -> list[dict[str, Any]]:
@@ -59,23 +57,19 @@ def _event_error(exc: InvalidInput, where: str | None = None) -> InvalidInput:
 
 
 def parse_data(raw: bytes) -> Any:
-    """The ``--data`` document: JSON text (from the option, a file or stdin)."""
-    text = decode_utf8(raw, what="event data")
-    if len(text.encode("utf-8")) > 4 * catalog.MAX_PAYLOAD_BYTES:
+    """The ``--data`` document: JSON text (from the option, a file or stdin).
+
+    Refused with InvalidInput (exit 2) and a position, before anything is stored: not UTF-8,
+    lone surrogates, nesting deeper than ``MAX_JSON_DEPTH``, NaN/Infinity, a syntax error.
+    """
+    if len(raw) > 4 * catalog.MAX_PAYLOAD_BYTES:
         # Refuse absurd input before parsing it; validate_event gives the exact size for the rest.
         raise InvalidInput(
             f"event data is over {catalog.MAX_PAYLOAD_BYTES:,} bytes (256 KB)",
             hint="send large content (such as full transcripts) as a URL instead of inline",
             code="payload_too_large",
         )
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"event data is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            hint="for example --data '{\"meeting_id\": \"m-1\"}'",
-            code="invalid_json",
-        ) from None
+    return load_json(raw, where="event data", hint="for example --data '{\"meeting_id\": \"m-1\"}'")
 
 
 class _Subscribers:
@@ -105,39 +99,6 @@ class _Subscribers:
         return found
 
 
-def _bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows in the connection's transaction, the fastest way the backend offers.
-
-    Postgres with psycopg: ``COPY … FROM STDIN`` (psycopg's executemany sends one statement
-    per row, about 20k rows/s here; COPY streams them several times faster). Elsewhere:
-    ``executemany`` of one compiled INSERT, in chunks.
-    """
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        _copy_rows(conn, table, rows)
-        return
-    insert = sa.insert(table)
-    for start in range(0, len(rows), _CHUNK):
-        conn.execute(insert, rows[start : start + _CHUNK])
-
-
-def _copy_rows(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    from psycopg import sql
-    from psycopg.types.json import Json
-
-    columns = list(rows[0])
-    json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
-    # The DBAPI connection of this very transaction: COPY commits or rolls back with it.
-    raw: Any = conn.connection.dbapi_connection
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row([Json(row[c]) if c in json_columns else row[c] for c in columns])
-
-
 def _fan_out(session: Session, items: Sequence[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
     """Insert the events and one delivery per subscribed webhook; ``items`` are
     ``(org_id, type, data)``, already validated."""
@@ -160,6 +121,8 @@ def _fan_out(session: Session, items: Sequence[tuple[str, str, dict[str, Any]]])
                     "event_id": event_id,
                     "webhook_id": wh_id,
                     "kind": KIND_WEBHOOK,
+                    "target": None,
+                    "dedupe_key": None,
                     "status": status,
                     "attempts": 0,
                     "cycle_attempts": 0,
@@ -174,10 +137,13 @@ def _fan_out(session: Session, items: Sequence[tuple[str, str, dict[str, Any]]])
                 }
             )
     conn = session.connection()
-    _bulk_insert(conn, table_of(Event), event_rows)  # events first: deliveries reference them
-    _bulk_insert(conn, table_of(Delivery), delivery_rows)
-    if len(delivery_rows) > held:
-        notify(conn)  # idle Postgres workers wake on commit instead of at their next poll
+    # Events first (deliveries reference them); enqueue_rows sends NOTIFY for pending work,
+    # so idle Postgres workers wake on commit instead of at their next poll.
+    admin.insert_events(conn, event_rows)
+    admin.enqueue_rows(conn, delivery_rows)
+    # Integration jobs the organizations' rules ask for, in the same transaction (services/jobs.py).
+    job_rows = jobs.fan_out_rows(conn, event_rows, now=now)
+    admin.enqueue_rows(conn, job_rows)
     return {"events": event_rows, "deliveries": delivery_rows, "held": held, "created_at": now}
 
 
@@ -217,7 +183,8 @@ def _parse_line(where: str, record: Any) -> tuple[str | None, str, dict[str, Any
     if not isinstance(type_, str):
         raise InvalidInput(f"event input {where}: missing or non-string 'type'", code="invalid_event")
     org = record.get("org")
-    if org is not None and (not isinstance(org, str) or not org.strip()):
+    # A NUL can never be in a slug or ID, and Postgres refuses it even in a lookup.
+    if org is not None and (not isinstance(org, str) or not org.strip() or "\x00" in org):
         raise InvalidInput(f"event input {where}: 'org' must be an organization slug or ID", code="invalid_event")
     try:
         data = catalog.validate_event(type_, record.get("data"))
@@ -291,8 +258,6 @@ def show(db: Database, org_ref: str, ref: str) -> dict[str, Any]:
                 code="event_not_found",
             )
         data = public(event)
-        deliveries = session.exec(
-            select(Delivery).where(Delivery.event_id == event.id).order_by(col(Delivery.id))
-        ).all()
+        deliveries = views.deliveries(session.connection(), event_id=event.id)
         data["deliveries"] = [delivery_public(d, event.type) for d in deliveries]
         return data

@@ -18,6 +18,7 @@ from zigznote.config import Settings, read_config_file, write_config_file
 from zigznote.errors import ConfigError, VaultError
 from zigznote.vault import (
     ENV_MASTER_KEY,
+    ENV_MASTER_KEY_PREVIOUS,
     KEYRING_NEXT_USER,
     KEYRING_USER,
     MasterKey,
@@ -56,7 +57,14 @@ def available_keys(settings: Settings) -> list[MasterKey]:
 
 
 def open_vault(settings: Settings) -> Vault:
-    return require_vault(available_keys(settings))
+    """The vault over every available key; VaultError ("no master key found") if there is none.
+
+    It re-reads the same key sources when it meets a key ID it does not know, so a process
+    that runs for long (``worker run``) keeps decrypting after another process ran ``keys
+    rotate`` on a key file or the keyring. Environment keys cannot change under a running
+    process; the error then says to restart it with both keys.
+    """
+    return require_vault(available_keys(settings), reload=lambda: available_keys(settings))
 
 
 def _secret_rows(db: Database) -> list[tuple[type, Any]]:
@@ -205,8 +213,8 @@ def rotate(settings: Settings, db: Database) -> dict[str, Any]:
         raise VaultError(
             f"{sum(unknown.values())} secret(s) were encrypted with master key {', '.join(sorted(unknown))} "
             f"but the current key is {current.kid}; nothing was rotated",
-            hint="load the key that encrypted them (ZIGZNOTE_MASTER_KEY, the keyring or the key file); "
-            "`zigznote keys status` shows which keys are loaded",
+            hint="load the key that encrypted them beside the current one (ZIGZNOTE_MASTER_KEY_PREVIOUS, "
+            "the keyring's master-key-next or <key file>.next); `zigznote keys status` shows which keys are loaded",
         )
     new = _stage(settings, current)
     vault = Vault([new, *keys])
@@ -229,6 +237,8 @@ def rotate(settings: Settings, db: Database) -> dict[str, Any]:
     if current.source == "env":
         result["action_required"] = (
             f"set {ENV_MASTER_KEY} to the value of {ENV_NEW_MASTER_KEY} now; "
-            f"keep the old value as ZIGZNOTE_MASTER_KEY_PREVIOUS until every process restarted"
+            f"keep the old value as {ENV_MASTER_KEY_PREVIOUS} until every process restarted; "
+            f"running workers started without {ENV_NEW_MASTER_KEY} cannot read the re-encrypted secrets "
+            "(their deliveries fail) until they are restarted with the new key"
         )
     return result

@@ -72,10 +72,32 @@ def _email(value: Any, where: str) -> str | None:
     return value.lower()
 
 
+def _nul_at(value: Any, path: str) -> str | None:
+    """The path of the first string (key or value) holding NUL, which Postgres text cannot
+    store (SQLite would keep it, so both refuse it alike); ``None`` if there is none."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = where if "\x00" in key else _nul_at(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_at(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
 def validate_record(record: Any) -> dict[str, Any]:
     """Normalise one meeting record or raise _RecordError naming the problem."""
     if not isinstance(record, dict):
         raise _RecordError(f"expected a JSON object, got {type(record).__name__}")
+    nul = _nul_at(record, "")
+    if nul is not None:
+        raise _RecordError(f"field {nul!r} contains a NUL character (\\u0000), which cannot be stored")
     unknown = sorted(set(record) - _FIELDS)
     if unknown:
         raise _RecordError(f"unknown field(s) {', '.join(map(repr, unknown))}")

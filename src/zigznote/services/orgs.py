@@ -7,18 +7,20 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, func, select
 
+from zigznote.delivery.queue import admin
 from zigznote.errors import Conflict, InvalidInput, NotFound
 from zigznote.ids import looks_like, new_id
 from zigznote.store.engine import Database
-from zigznote.store.models import Delivery, DeliveryAttempt, Event, Meeting, Organization, Webhook, table_of
+from zigznote.store.models import EndpointEvent, Event, Meeting, Organization, Webhook, table_of
 from zigznote.timeutil import iso, utcnow
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
-# Children of an organization, deleted leaf-first by `orgs delete --force`.
-_OWNED = (DeliveryAttempt, Delivery, Event, Webhook, Meeting)
+# Children of an organization, deleted leaf-first by `orgs delete --force`, after its delivery
+# rows (webhook deliveries and jobs, with their attempts: `delivery/queue/admin.py`).
+_OWNED = (EndpointEvent, Event, Webhook, Meeting)
 
 
 def public(org: Organization, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -126,13 +128,9 @@ def delete(db: Database, ref: str, *, force: bool = False) -> dict[str, Any]:
                 hint="pass --force to delete it with everything it owns",
                 code="org_not_empty",
             )
+        admin.delete_org_rows(session.connection(), org.id)
         for model in _OWNED:
             table = table_of(model)
-            if model is DeliveryAttempt:  # attempts hang off webhooks, not the org directly
-                owned = sa.select(col(Webhook.id)).where(col(Webhook.org_id) == org.id)
-                stmt = sa.delete(table).where(table.c.webhook_id.in_(owned))
-            else:
-                stmt = sa.delete(table).where(table.c.org_id == org.id)
-            session.execute(stmt)
+            session.execute(sa.delete(table).where(table.c.org_id == org.id))
         session.delete(org)
         return {"id": org.id, "slug": org.slug, "deleted": True, "counts": counts}

@@ -8,11 +8,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from zigznote.config import Settings, mask_url, write_config_file
-from zigznote.errors import InvalidInput, ZigznoteError
+from zigznote.config import Settings, mask_url, read_config_file, write_config_file
+from zigznote.errors import ConfigError, InvalidInput, ZigznoteError
 from zigznote.services import keys as keys_service
 from zigznote.store import migrate
-from zigznote.store.engine import Database, current_revision, translate_db_error
+from zigznote.store.engine import Database, current_revision, sqlite_path, translate_db_error
 from zigznote.store.migrations.revisions import HEAD_REVISION, KNOWN_REVISIONS
 from zigznote.vault import keyring_available
 
@@ -73,7 +73,8 @@ def init(settings: Settings, *, key_file: Path | None = None) -> dict[str, Any]:
         )
     report: dict[str, Any] = {}
     path = settings.config_path
-    assert path is not None
+    if path is None:  # load_settings always sets it; a hand-built Settings may not
+        raise ConfigError("no config file path is known", hint="set ZIGZNOTE_CONFIG or XDG_CONFIG_HOME")
     if path.exists():
         report["config"] = {"path": str(path), "created": False}
     else:
@@ -85,12 +86,39 @@ def init(settings: Settings, *, key_file: Path | None = None) -> dict[str, Any]:
     finally:
         db.dispose()
     report["database"] = {"url": mask_url(db.url), "from": up["from"], "to": up["to"], "created": up["from"] is None}
+    # `init --db URL` is how an operator picks the database once: remember it (only once it
+    # has been reached and migrated), so later commands need no --db.
+    report["config"]["saved"] = _remember_db_url(path, settings) if settings.sources.get("db_url") == "flag" else []
     report["key"] = keys_service.init(settings, file=key_file)
     return report
 
 
+def _remember_db_url(path: Path, settings: Settings) -> list[str]:
+    """Save the --db URL in the config file; the names of the settings written (rerun: [])."""
+    url = str(settings.db_url)
+    file = sqlite_path(url)
+    if file is not None and not file.is_absolute():
+        # A relative SQLite path would name a different file from every other directory.
+        scheme = url.split(":///", 1)[0]
+        query = url.partition("?")[2]
+        url = f"{scheme}:///{file.resolve()}" + (f"?{query}" if query else "")
+    values = read_config_file(path)
+    if values.get("db_url") == url:
+        return []
+    values["db_url"] = url
+    write_config_file(path, values)
+    if "@" in url and ":" in url.partition("://")[2].rpartition("@")[0]:
+        path.chmod(0o600)  # the URL carries a password
+    return ["db_url"]
+
+
 def doctor(settings: Settings) -> dict[str, Any]:
-    """Run every check and report each; never stops at the first failure."""
+    """Run every check and report each; never stops at the first failure.
+
+    Returns ``{"ok": bool, "checks": [{"check", "ok", "detail", "hint"?, "warnings"?}]}``;
+    ``warnings`` (a list of ``{"message", "hint"}``) flag stored data that needs a look
+    without failing the check (see services/doctor_webhooks.py).
+    """
     checks: list[dict[str, Any]] = []
 
     def check(name: str, fn: Any) -> Any:
@@ -116,7 +144,7 @@ def doctor(settings: Settings) -> dict[str, Any]:
             conn.execute(sa.text("SELECT 1"))
         return f"{mask_url(db.url)} at {HEAD_REVISION}"
 
-    check("database", database)
+    database_ok = check("database", database) is not None
 
     def master_key() -> str:
         vault = keys_service.open_vault(settings)
@@ -128,7 +156,9 @@ def doctor(settings: Settings) -> dict[str, Any]:
 
                 raise VaultError(
                     f"{info['unreadable_secrets']} secret(s) were encrypted with a key that is not loaded",
-                    hint="check ZIGZNOTE_MASTER_KEY / the key file",
+                    hint="load the key that encrypted them beside the current one "
+                    "(ZIGZNOTE_MASTER_KEY_PREVIOUS, the keyring's master-key-next or <key file>.next); "
+                    "`zigznote keys status` shows the key IDs in use",
                 )
             detail += f", protects {info['secrets']} secret(s)"
         return detail
@@ -150,16 +180,41 @@ def doctor(settings: Settings) -> dict[str, Any]:
         return ", ".join(format_duration(s) for s in parse_schedule(settings.retry_schedule))
 
     check("retry schedule", retry_schedule)
+
+    def webhooks() -> str:
+        from zigznote.services.doctor_webhooks import webhook_warnings
+        from zigznote.webhooks.ssrf import parse_allow_nets
+
+        # Skipped parts are not failures of their own: the check they depend on already failed.
+        if not database_ok:
+            return "skipped (needs the database)"
+        try:
+            nets: list[Any] | None = parse_allow_nets(settings.webhook_allow_nets)
+        except InvalidInput:
+            nets = None
+        total, warnings = webhook_warnings(db_holder[0], allow_nets=nets)
+        webhook_warnings_found.extend(warnings)
+        skipped = "" if nets is not None else " (refused URLs not checked: the allow-list is invalid)"
+        return f"{total} webhook(s), {len(warnings)} warning(s){skipped}"
+
+    webhook_warnings_found: list[dict[str, Any]] = []
+    check("webhooks", webhooks)
+    if webhook_warnings_found:
+        checks[-1]["warnings"] = webhook_warnings_found
     for db in db_holder:
         db.dispose()
     return {"ok": all(c["ok"] for c in checks), "checks": checks}
 
 
 def status(db: Database) -> dict[str, Any]:
-    """A one-screen overview: what is stored and what the delivery queue looks like."""
+    """A one-screen overview: what is stored, what the delivery queue looks like, and which
+    endpoints are failing (``webhooks_failing``; the longest-failing in ``failing_webhooks``
+    with streak, adaptive level, caps and last failure; the latest ``endpoint_events``)."""
     from sqlmodel import func, select
 
-    from zigznote.store.models import Delivery, Event, Meeting, Organization, Webhook
+    from zigznote.delivery.queue import views
+    from zigznote.services.webhooks import health
+    from zigznote.store.models import Event, Meeting, Organization, Webhook
     from zigznote.timeutil import iso, utcnow
 
     with db.session() as session:
@@ -167,10 +222,8 @@ def status(db: Database) -> dict[str, Any]:
         def count(model: Any, *where: Any) -> int:
             return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
 
-        by_status = dict(session.exec(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
-        now = utcnow()
-        due = count(Delivery, Delivery.status == "pending", Delivery.next_attempt_at <= now)  # type: ignore[operator]
-        oldest = session.exec(select(func.min(Delivery.next_attempt_at)).where(Delivery.status == "pending")).one()
+        conn = session.connection()
+        due, oldest = views.due_overview(conn, now=utcnow())
         return {
             "database": mask_url(db.url),
             "schema": HEAD_REVISION,
@@ -179,9 +232,8 @@ def status(db: Database) -> dict[str, Any]:
             "webhooks": count(Webhook),
             "webhooks_disabled": count(Webhook, Webhook.enabled == False),  # noqa: E712
             "events": count(Event),
-            "deliveries": {
-                s: int(by_status.get(s, 0)) for s in ("pending", "delivering", "succeeded", "failed", "held")
-            },
+            "deliveries": views.status_counts(conn),
             "due_now": due,
             "oldest_pending_due_at": iso(oldest),
+            **health.overview(session),
         }

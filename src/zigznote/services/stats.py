@@ -13,13 +13,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
-
+from zigznote.delivery.queue import views
 from zigznote.errors import InvalidInput
 from zigznote.services import orgs
 from zigznote.services.webhooks import resolve
 from zigznote.store.engine import Database
-from zigznote.store.models import DeliveryAttempt
 from zigznote.timeutil import iso, parse_since, utcnow
 
 #: Upper bounds (exclusive, ms) of the latency histogram; the last bucket is open-ended.
@@ -108,13 +106,7 @@ def webhook_stats(db: Database, org_ref: str, ref: str, *, since: str = "24h") -
     with db.session() as session:
         org = orgs.resolve(session, org_ref)
         wh = resolve(session, org.id, ref)
-        rows = session.exec(
-            select(DeliveryAttempt.attempted_at, DeliveryAttempt.duration_ms, DeliveryAttempt.status_code).where(
-                DeliveryAttempt.webhook_id == wh.id,
-                col(DeliveryAttempt.attempted_at) >= start,
-                col(DeliveryAttempt.attempted_at) <= end,
-            )
-        ).all()
+        rows = views.attempt_samples(session.connection(), wh.id, start, end)
     data: dict[str, Any] = {"webhook_id": wh.id}
     data.update(summarize(rows, start, end))
     return data

@@ -9,9 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from zigznote.config import Settings
+from zigznote.delivery import handlers
 from zigznote.delivery.engine import EngineConfig, Stats, Worker
 from zigznote.delivery.retry import RetryPolicy, parse_schedule
 from zigznote.errors import EXIT_INTERRUPTED, ConfigError, InvalidInput
+from zigznote.services.retention import RetentionPolicy
+from zigznote.services.retention import background as prune_in_background
 from zigznote.store.engine import Database
 from zigznote.vault import Vault
 from zigznote.webhooks.ssrf import parse_allow_nets
@@ -19,7 +22,11 @@ from zigznote.webhooks.ssrf import parse_allow_nets
 
 def engine_config(settings: Settings, **overrides: Any) -> EngineConfig:
     try:
-        policy = RetryPolicy(schedule=parse_schedule(settings.retry_schedule), disable_after=settings.disable_after)
+        policy = RetryPolicy(
+            schedule=parse_schedule(settings.retry_schedule),
+            disable_after=settings.disable_after,
+            disable_after_period=settings.disable_after_period,
+        )
         nets = parse_allow_nets(settings.webhook_allow_nets)
     except InvalidInput as exc:
         raise ConfigError(exc.message, hint=exc.hint) from None
@@ -27,9 +34,13 @@ def engine_config(settings: Settings, **overrides: Any) -> EngineConfig:
         "policy": policy,
         "lease_seconds": settings.lease_seconds,
         "attempt_timeout": settings.attempt_timeout,
+        "per_endpoint_max": settings.per_endpoint_max,
         "allow_nets": nets,
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if "per_endpoint" not in values:
+        # The default starting level never conflicts with a lower ceiling (ZIGZNOTE_PER_ENDPOINT_MAX=5).
+        values["per_endpoint"] = min(EngineConfig.per_endpoint, values["per_endpoint_max"])
     config = EngineConfig(**values)
     config.validate()
     return config
@@ -43,10 +54,17 @@ def run(
     once: bool = False,
     max_seconds: float | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_batch_end: Callable[[], None] | None = None,
     handle_signals: bool = True,
+    retention: RetentionPolicy | None = None,
 ) -> Stats:
     """Run a worker to completion. SIGINT/SIGTERM stop it gracefully; a second one
-    exits at once (leases then expire and other workers take the work over)."""
+    exits at once (leases then expire and other workers take the work over).
+
+    ``on_batch_end`` is called after each written batch's events (flush output there).
+    The worker runs every registered integration-job kind (``delivery/handlers.py``). With
+    ``retention`` (and not ``once``), expired history is pruned in the background.
+    """
 
     async def main() -> Stats:
         stop = asyncio.Event()
@@ -63,7 +81,18 @@ def run(
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, on_signal)
-        worker = Worker(db, vault, config, on_event=on_event)
-        return await worker.run(once=once, max_seconds=max_seconds, stop=stop)
+        worker = Worker(
+            db, vault, config, on_event=on_event, handlers=handlers.handlers(), on_batch_end=on_batch_end
+        )
+        if retention is None or once:
+            return await worker.run(once=once, max_seconds=max_seconds, stop=stop)
+        # Its own stop: the worker may also end on max_seconds; a running batch finishes first.
+        prune_stop = asyncio.Event()
+        pruner = asyncio.create_task(prune_in_background(db, retention, prune_stop, on_event=on_event))
+        try:
+            return await worker.run(once=once, max_seconds=max_seconds, stop=stop)
+        finally:
+            prune_stop.set()
+            await pruner
 
     return asyncio.run(main())

@@ -52,6 +52,10 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys = ON")
+    # Lets retention give pages back (`PRAGMA incremental_vacuum`) without a full VACUUM. It only
+    # takes effect on a database that has no tables yet, so every new store gets it; on an
+    # existing store it is a no-op until one `VACUUM` (which `events prune` suggests).
+    cur.execute("PRAGMA auto_vacuum = INCREMENTAL")
     cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = NORMAL")
     cur.close()
@@ -65,6 +69,14 @@ def create_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine:
     """Build an engine. With ``create=False`` a missing SQLite file is an error
     instead of silently creating an empty database."""
     url = normalize_url(url)
+    backend = url.partition("://")[0].partition("+")[0].lower()
+    if backend not in {"sqlite", "postgresql"}:
+        # Checked before SQLAlchemy looks for a driver: a missing MySQL driver is not fixed by
+        # installing anything, the backend itself is unsupported.
+        raise ConfigError(
+            f"unsupported database URL {mask_url(url)!r}: zigznote runs on SQLite and PostgreSQL",
+            hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB (--db or ZIGZNOTE_DB)",
+        )
     path = sqlite_path(url)
     if path is not None:
         if create:
@@ -91,19 +103,26 @@ def create_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine:
             hint="use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
         ) from None
     except ImportError as exc:
+        # Only PostgreSQL gets here (SQLite's driver is part of Python): its extra has psycopg.
         raise ConfigError(
             f"database driver missing for {mask_url(url)!r}: {exc}",
-            hint="install the Postgres extra: pip install 'zigznote[postgres]'",
+            hint="install the Postgres extra: pip install 'zigznote[postgres]' (psycopg 3; "
+            "postgresql+psycopg:// is the URL form it serves)",
         ) from None
     return engine
 
 
 def translate_db_error(exc: DBAPIError, url: str) -> DatabaseUnavailable:
     first_line = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-    return DatabaseUnavailable(
-        f"cannot use database {mask_url(url)}: {first_line}",
-        hint="check --db / ZIGZNOTE_DB and that the server is running",
-    )
+    if sqlite_path(normalize_url(url)) is not None:
+        # No server to be running: the file, its directory or another process's lock is why.
+        hint = (
+            "check that this user can read and write the database file and its directory "
+            "(--db / ZIGZNOTE_DB), and whether another process holds it locked"
+        )
+    else:
+        hint = "check --db / ZIGZNOTE_DB and that the server is running"
+    return DatabaseUnavailable(f"cannot use database {mask_url(url)}: {first_line}", hint=hint)
 
 
 def current_revision(conn: sa.Connection) -> str | None:

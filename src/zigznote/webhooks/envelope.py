@@ -26,9 +26,20 @@ def envelope(event_id: str, type_: str, created_at: datetime, org_id: str, data:
     return {"id": event_id, "type": type_, "created_at": iso(created_at), "org": org_id, "data": dict(data)}
 
 
-def body_bytes(event_id: str, type_: str, created_at: datetime, org_id: str, data: Mapping[str, Any]) -> bytes:
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def body_bytes(event_id: str, type_: str, created_at: datetime, org_id: str, data: Any) -> bytes:
+    """The request body (compact UTF-8 JSON). Raises ``ValueError`` for data JSON cannot
+    carry (NaN/Infinity: ``allow_nan=False``; a lone surrogate fails to encode) and for
+    data that is not a JSON object (a row written around the API, or unreadable text)."""
+    if not isinstance(data, Mapping):
+        kind = "null" if data is None else _JSON_KINDS.get(type(data))
+        if kind is None:  # queue.claims.UnreadableData: stored text that does not parse
+            raise ValueError(f"the event's data is not valid JSON ({getattr(data, 'reason', type(data).__name__)})")
+        raise ValueError(f"the event's data is {kind}, not a JSON object")
     doc = envelope(event_id, type_, created_at, org_id, data)
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def request_headers(

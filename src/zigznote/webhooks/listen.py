@@ -10,10 +10,12 @@ imports aiohttp.
 from __future__ import annotations
 
 import asyncio
-import json
+import errno
+import ipaddress
 import logging
 import math
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,9 +25,11 @@ from aiohttp import web
 
 from zigznote.errors import InvalidInput, SignatureInvalid
 from zigznote.timeutil import utcnow
+from zigznote.untrusted import load_json
 from zigznote.webhooks import signing
+from zigznote.webhooks.hosts import encode_host, parse_ipv4_literal
 
-__all__ = ["ListenOptions", "ReceivedEvent", "SignatureState", "serve"]
+__all__ = ["ListenOptions", "ReceivedEvent", "SignatureState", "bind_host", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,9 @@ class ListenOptions:
     #: Probability in [0, 1] that a request is answered with ``fail_status`` instead.
     fail_rate: float = 0.0
     fail_status: int = 500
+    #: Answer ``fail_status`` to the first N requests served, whatever ``fail_rate`` says: a
+    #: retry rehearsed deterministically (``zigznote demo`` uses 1).
+    fail_first: int = 0
     #: Seconds to wait before replying (exercise the sender's timeout).
     delay: float = 0.0
     #: Signature timestamp tolerance in seconds (Standard Webhooks default: 5 minutes).
@@ -72,6 +79,8 @@ class ListenOptions:
                 raise InvalidInput(
                     f"Invalid {name.replace('_', '-')} {value!r}: must be an HTTP status between 200 and 599."
                 )
+        if not isinstance(self.fail_first, int) or self.fail_first < 0:
+            raise InvalidInput(f"Invalid fail-first {self.fail_first!r}: must be zero or more requests.")
         if not (0.0 <= self.fail_rate <= 1.0):
             raise InvalidInput(f"Invalid fail rate {self.fail_rate!r}: must be between 0 and 1.")
         if not math.isfinite(self.delay) or self.delay < 0:
@@ -79,8 +88,10 @@ class ListenOptions:
         if self.tolerance < 0:
             raise InvalidInput(f"Invalid tolerance {self.tolerance!r}: must not be negative.")
         if self.secret is not None:
-            # Fail at start-up on a mistyped secret rather than marking every request invalid.
+            # Fail at start-up on a mistyped secret rather than marking every request invalid;
+            # the same rules as `webhooks verify` (base64, 24-64 bytes of key material).
             signing.decode_secret(self.secret)
+        bind_host(self.host)
 
 
 @dataclass
@@ -108,8 +119,9 @@ def _event_type(body: bytes) -> str | None:
     if not body.lstrip().startswith(b"{"):
         return None
     try:
-        document = json.loads(body)
-    except ValueError:
+        # The one input parser: 40 KB of nesting is "not an event", not a RecursionError.
+        document = load_json(body, where="request body")
+    except InvalidInput:
         return None
     if isinstance(document, dict):
         value = document.get("type")
@@ -118,9 +130,59 @@ def _event_type(body: bytes) -> str | None:
     return None
 
 
+_BIND_HINT = "Use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or an address of this machine."
+
+
+def bind_host(host: str) -> str:
+    """The address or ASCII host name to bind for ``--host``; InvalidInput if it cannot be one.
+
+    IP literals pass as they are; a numeric host that is no valid IPv4 address (``999.1.1.1``)
+    is refused here rather than by the resolver; a name is encoded like webhook hosts are
+    (IDNA 2008, never Python's IDNA 2003 codec, which could bind a different name).
+    """
+    text = host.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        pass
+    try:
+        if parse_ipv4_literal(text) is not None:
+            return text
+        return encode_host(text[:-1] if text.endswith(".") else text)
+    except InvalidInput as exc:
+        raise InvalidInput(f"Invalid --host {host!r}: {exc.message}.", hint=_BIND_HINT) from None
+
+
+def _bind_error(options: ListenOptions, exc: OSError) -> InvalidInput:
+    """Why the socket could not be bound, with advice that fits that reason."""
+    where = f"{options.host}:{options.port}"
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return InvalidInput(
+            f"Cannot listen on {where}: {options.host} is not an address of this machine ({reason}).",
+            hint=_BIND_HINT,
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return InvalidInput(
+            f"Cannot listen on {where}: {reason}.",
+            hint="Pick another --port (0 picks a free one) or stop the process using it.",
+        )
+    if exc.errno == errno.EACCES:
+        return InvalidInput(
+            f"Cannot listen on {where}: {reason}.",
+            hint="Ports below 1024 need privileges: pick a higher --port such as 8787 (0 picks a free one).",
+        )
+    return InvalidInput(f"Cannot listen on {where}: {reason}.")
+
+
 def _make_handler(
     options: ListenOptions, on_event: Callable[[ReceivedEvent], None]
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    served = [0]  # requests on the served path so far (one event loop: no lock needed)
+
     async def handle(request: web.Request) -> web.StreamResponse:
         arrived = utcnow()
         body = await request.read()
@@ -138,9 +200,10 @@ def _make_handler(
                 except SignatureInvalid as exc:
                     signature = "invalid"
                     reason = exc.message
+            served[0] += 1
             if signature == "invalid" and options.reject_invalid:
                 status = 401
-            elif options.fail_rate > 0 and random.random() < options.fail_rate:
+            elif served[0] <= options.fail_first or (options.fail_rate > 0 and random.random() < options.fail_rate):
                 status = options.fail_status
             else:
                 status = options.status
@@ -202,14 +265,11 @@ async def serve(
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, options.host, options.port)
+        site = web.TCPSite(runner, bind_host(options.host), options.port)
         try:
             await site.start()
         except OSError as exc:
-            raise InvalidInput(
-                f"Cannot listen on {options.host}:{options.port}: {exc.strerror or exc}.",
-                hint="Pick another --port (0 picks a free one) or stop the process using it.",
-            ) from None
+            raise _bind_error(options, exc) from None
         if ready is not None:
             addresses = runner.addresses
             port = int(addresses[0][1]) if addresses else options.port

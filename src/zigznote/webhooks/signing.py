@@ -31,6 +31,10 @@ SECRET_PREFIX = "whsec_"
 #: Size of a generated key. The spec allows 24 to 64 bytes; 24 is what its reference
 #: libraries generate and is far beyond brute force for HMAC-SHA256.
 SECRET_BYTES = 24
+#: The key-material range the specification allows for a secret (in bytes). Shorter keys are
+#: guessable offline from one signed message; the spec's libraries refuse both ends too.
+SECRET_MIN_BYTES = 24
+SECRET_MAX_BYTES = 64
 #: Default replay window in seconds, the spec's recommendation (five minutes).
 DEFAULT_TOLERANCE = 300
 
@@ -53,7 +57,8 @@ def decode_secret(secret: str) -> bytes:
 
     The prefix is optional (the reference libraries accept a bare base64 key too) and missing
     ``=`` padding is tolerated for the same reason; anything else that is not valid base64 is
-    refused rather than silently producing a different key.
+    refused rather than silently producing a different key. The key must be 24 to 64 bytes
+    (the specification's range). Raises :class:`InvalidInput` (exit 2) otherwise.
     """
     if not isinstance(secret, str):
         raise InvalidInput("webhook secret must be a string like whsec_<base64>")
@@ -73,8 +78,14 @@ def decode_secret(secret: str) -> bytes:
             "webhook secret is malformed: expected whsec_ followed by base64",
             hint="copy the secret exactly as `webhooks create` or `rotate-secret` printed it",
         ) from None
-    if not key:
-        raise InvalidInput("webhook secret decodes to an empty key")
+    if not SECRET_MIN_BYTES <= len(key) <= SECRET_MAX_BYTES:
+        raise InvalidInput(
+            f"webhook secret is too {'short' if len(key) < SECRET_MIN_BYTES else 'long'}: it decodes to "
+            f"{len(key)} byte(s) of key material; Standard Webhooks secrets have "
+            f"{SECRET_MIN_BYTES} to {SECRET_MAX_BYTES}",
+            hint="copy the whole secret as `webhooks create` or `rotate-secret` printed it",
+            code="secret_size",
+        )
     return key
 
 

@@ -25,6 +25,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from urllib.parse import urlsplit
 
 from zigznote.errors import InvalidInput
+from zigznote.webhooks.hosts import encode_host, parse_ipv4_literal
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
@@ -40,7 +41,47 @@ CODE_INVALID_URL = "invalid_url"
 CODE_UNRESOLVABLE = "url_unresolvable"
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_ALLOW_HINT = f"set {ALLOW_NETS_ENV} (e.g. 127.0.0.0/8) to allow it for development and tests"
+# Ranges a developer's own receiver plausibly lives in: only for these does a refusal suggest
+# the allow-list. Link-local holds the cloud metadata service (169.254.169.254; AWS also answers
+# on the unique-local fd00:ec2::254, hence the explicit set); the rest cannot be a receiver.
+_DEV_REASONS = frozenset(
+    {
+        "a loopback address",
+        "a private address",
+        "a unique-local (private) address",
+        "a carrier-grade NAT address (100.64.0.0/10)",
+        "a site-local address",
+    }
+)
+_METADATA_ADDRESSES = frozenset({IPv4Address("169.254.169.254"), IPv6Address("fd00:ec2::254")})
+
+
+def _allowable(ip: IPAddress, reason: str) -> bool:
+    """Whether allow-listing ``ip`` is sound advice (a development receiver could be there)."""
+    return reason in _DEV_REASONS and _unmap(ip) not in _METADATA_ADDRESSES
+
+
+def _refusal_hint(ip: IPAddress, reason: str) -> str:
+    """What to do about a refused address, fitted to why it was refused."""
+    inner = _unmap(ip)
+    if _allowable(ip, reason):
+        prefix = 32 if isinstance(inner, IPv4Address) else 128
+        return f"for development and tests only, allow this address: {ALLOW_NETS_ENV}={inner}/{prefix}"
+    if inner in _METADATA_ADDRESSES or reason == "a link-local address":
+        what = (
+            "this is the cloud metadata service's address"
+            if inner in _METADATA_ADDRESSES
+            else "link-local addresses include the cloud metadata service (169.254.169.254)"
+        )
+        return (
+            f"{what}, which a webhook must never reach (do not add it to {ALLOW_NETS_ENV}); "
+            "use the receiver's public https URL"
+        )
+    return (
+        "a webhook needs a public unicast address: check the URL's host and its DNS records "
+        f"({ALLOW_NETS_ENV} is for development receivers on loopback or private networks)"
+    )
+
 
 # Specific ranges first, so a refusal names the precise reason. The generic ipaddress
 # properties (and finally ``is_global``) below catch anything not listed, including ranges a
@@ -210,7 +251,7 @@ def check_address(ip: str | IPAddress, allow_nets: AllowNets = None) -> None:
         return
     reason = blocked_reason(addr)
     if reason is not None:
-        raise InvalidInput(f"{_display(addr)} is {reason}", hint=_ALLOW_HINT, code=CODE_NOT_ALLOWED)
+        raise InvalidInput(f"{_display(addr)} is {reason}", hint=_refusal_hint(addr, reason), code=CODE_NOT_ALLOWED)
 
 
 def default_resolve(host: str, port: int) -> list[str]:
@@ -226,27 +267,7 @@ def default_resolve(host: str, port: int) -> list[str]:
     return out
 
 
-# A host whose labels are all numbers (decimal, octal with a leading 0, or 0x hex) is an IPv4
-# address to a resolver, whatever it looks like: 2130706433, 0x7f.1, 017700000001 and 127.1 are
-# all 127.0.0.1. Following WHATWG, a host whose *last* label is numeric is also treated as an
-# IPv4 literal (and refused if it is not a valid one) rather than sent to DNS.
-_NUMERIC_LABEL = re.compile(r"(?:0[xX][0-9a-fA-F]*|[0-9]+)")
 _BAD_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
-
-
-def _parse_ipv4_literal(host: str) -> IPv4Address | None:
-    """Return the IPv4 address a numeric-looking host means, None if it is a name."""
-    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
-    if not labels or not _NUMERIC_LABEL.fullmatch(labels[-1]):
-        return None
-    try:
-        # inet_aton is exactly what resolvers apply to numeric hosts, shorthand forms included.
-        return IPv4Address(socket.inet_aton(".".join(labels)))
-    except OSError:
-        raise InvalidInput(
-            f"webhook URL host {host!r} looks like an IPv4 address but is not a valid one",
-            code=CODE_INVALID_URL,
-        ) from None
 
 
 def _invalid(url: str, why: str) -> InvalidInput:
@@ -266,8 +287,10 @@ def validate_webhook_url(
 ) -> str:
     """Check a webhook URL against the SSRF rules and return it normalised.
 
-    Normalisation: lower-case scheme and host, numeric IPv4 shorthands rewritten as dotted
-    quads, default port dropped, empty path becomes ``/``. Every address the host resolves to
+    Normalisation: lower-case scheme and host, internationalised host names in their ASCII
+    (A-label) form per IDNA 2008 / UTS #46 (see ``hosts.encode_host``; a host that cannot be
+    encoded unambiguously is refused), numeric IPv4 shorthands rewritten as dotted quads,
+    default port dropped, empty path becomes ``/``. Every address the host resolves to
     must pass :func:`check_address`. ``http`` is allowed when ``allow_http`` is set or when
     every resolved address is inside ``allow_nets``.
     """
@@ -312,7 +335,10 @@ def validate_webhook_url(
             raise _invalid(text, f"[{raw_host}] is not a valid IPv6 address") from None
         host_text = f"[{literal.compressed}]"
     else:
-        literal = _parse_ipv4_literal(raw_host)
+        try:
+            literal = parse_ipv4_literal(raw_host)
+        except InvalidInput as exc:
+            raise _invalid(text, exc.message) from None
         if literal is not None:
             host_text = str(literal)
         else:
@@ -320,9 +346,11 @@ def validate_webhook_url(
             if not name:
                 raise _invalid(text, "it has no host")
             try:
-                host_text = name.encode("idna").decode("ascii").lower()
-            except UnicodeError:
-                raise _invalid(text, f"{raw_host!r} is not a valid host name") from None
+                # IDNA 2008 / UTS #46 (not Python's IDNA 2003 codec, which turns faß.de into
+                # fass.de): the stored URL is already ASCII, so nothing downstream re-encodes it.
+                host_text = encode_host(name)
+            except InvalidInput as exc:
+                raise _invalid(text, exc.message) from None
     netloc = host_text if port is None or port == _DEFAULT_PORTS[scheme] else f"{host_text}:{port}"
     normalised = f"{scheme}://{netloc}{parts.path or '/'}"
     if parts.query:
@@ -353,10 +381,10 @@ def validate_webhook_url(
             continue
         reason = blocked_reason(addr)
         if reason is not None:
+            advice = f"; set {ALLOW_NETS_ENV} to allow it" if _allowable(addr, reason) else ""
             raise InvalidInput(
-                f"webhook URL {normalised} resolves to {_display(addr)}, {reason}; "
-                f"set {ALLOW_NETS_ENV} to allow it",
-                hint=_ALLOW_HINT,
+                f"webhook URL {normalised} resolves to {_display(addr)}, {reason}{advice}",
+                hint=_refusal_hint(addr, reason),
                 code=CODE_NOT_ALLOWED,
             )
 
@@ -364,8 +392,7 @@ def validate_webhook_url(
         all_listed = all(_in_nets(a, nets) or _in_nets(_unmap(a), nets) for a in addresses)
         if not all_listed:
             raise InvalidInput(
-                f"webhook URL {normalised} must use https; plain http is allowed only to "
-                f"networks in {ALLOW_NETS_ENV}",
+                f"webhook URL {normalised} must use https; plain http is allowed only to networks in {ALLOW_NETS_ENV}",
                 hint=f"use https://{netloc}{parts.path or '/'}",
                 code=CODE_NOT_ALLOWED,
             )

@@ -28,8 +28,9 @@ class EndpointEvent(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True, max_length=40)
-    org_id: str = Field(foreign_key="organization.id", max_length=40)
-    webhook_id: str = Field(foreign_key="webhook.id", max_length=40)
+    # History belongs to its endpoint: deleting the webhook (or its organization) deletes it.
+    org_id: str = Field(foreign_key="organization.id", ondelete="CASCADE", max_length=40)
+    webhook_id: str = Field(foreign_key="webhook.id", ondelete="CASCADE", max_length=40)
     type: str = Field(max_length=16)
     reason: str | None = text_column()
     failures: int = Field(default=0)  # consecutive failed attempts at the time

@@ -4,7 +4,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-
 from sqlmodel import Field, SQLModel
 
 from zigznote.store.models._base import created_at, updated_at

@@ -77,8 +77,8 @@ def upgrade() -> None:
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("streak_since", sa.DateTime(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["org_id"], ["organization.id"]),
-        sa.ForeignKeyConstraint(["webhook_id"], ["webhook.id"]),
+        sa.ForeignKeyConstraint(["org_id"], ["organization.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["webhook_id"], ["webhook.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("endpoint_event", schema=None) as batch_op:

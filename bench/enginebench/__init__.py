@@ -1,0 +1,1 @@
+"""The delivery-engine benchmark, one module per part; run it with `python bench/engine.py`."""
