@@ -116,8 +116,20 @@ def main() -> None:
             ZIGZNOTE_KEYRING="0",
             ZIGZNOTE_MASTER_KEY=base64.b64encode(key).decode(),
         )
-        argv = [sys.executable, "-m", "zigznote", "--db", url_cli, "--org", "bench", "--json", "events", "emit",
-                "--jsonl", str(jsonl)]
+        argv = [
+            sys.executable,
+            "-m",
+            "zigznote",
+            "--db",
+            url_cli,
+            "--org",
+            "bench",
+            "--json",
+            "events",
+            "emit",
+            "--jsonl",
+            str(jsonl),
+        ]
         started = time.perf_counter()
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
         wall = time.perf_counter() - started

@@ -13,6 +13,7 @@ import threading
 import time
 
 from zigznote.errors import InvalidInput
+from zigznote.wording import article
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _BODY_LEN = 26
@@ -102,7 +103,7 @@ def require(value: str, prefix: str) -> str:
     """Validate an ID given by a user; a wrong prefix is a clear input error."""
     if not looks_like(value, prefix):
         raise InvalidInput(
-            f"{value!r} is not a {PREFIXES[prefix]} ID (expected {prefix}_…)",
+            f"{value!r} is not {article(PREFIXES[prefix])} {PREFIXES[prefix]} ID (expected {prefix}_…)",
             code="invalid_id",
         )
     return value

@@ -42,7 +42,7 @@ _NUMBER = r"\d+(?:\.\d+)?|\.\d+"
 _BARE_NUMBER_RE = re.compile(rf"(?:{_NUMBER})")
 _COMPONENT_RE = re.compile(rf"\s*({_NUMBER})\s*(ms|s|m|h|d)\s*")
 
-_DURATION_HINT = "Use a number with a unit: 500ms, 1s, 5m, 1h, 2d, or combinations like 1h30m."
+_DURATION_HINT = "use a number with a unit: 500ms, 1s, 5m, 1h, 2d, or combinations like 1h30m"
 
 
 def utcnow() -> datetime:
@@ -65,12 +65,12 @@ def parse_duration(text: str) -> float:
     case-insensitive. Raises :class:`InvalidInput` on anything else, including negative values.
     """
     if not isinstance(text, str):
-        raise InvalidInput(f"Invalid duration {text!r}: expected text.", hint=_DURATION_HINT)
+        raise InvalidInput(f"invalid duration {text!r}: expected text", hint=_DURATION_HINT)
     raw = text.strip()
     if not raw:
-        raise InvalidInput("Invalid duration: it is empty.", hint=_DURATION_HINT)
+        raise InvalidInput("invalid duration: it is empty", hint=_DURATION_HINT)
     if raw.startswith("-"):
-        raise InvalidInput(f"Invalid duration {text!r}: durations cannot be negative.", hint=_DURATION_HINT)
+        raise InvalidInput(f"invalid duration {text!r}: durations cannot be negative", hint=_DURATION_HINT)
     lowered = raw.lower()
     if _BARE_NUMBER_RE.fullmatch(lowered):
         return float(lowered)
@@ -82,21 +82,21 @@ def parse_duration(text: str) -> float:
         match = _COMPONENT_RE.match(lowered, pos)
         if match is None:
             raise InvalidInput(
-                f"Invalid duration {text!r}: cannot read {raw[pos:]!r} (known units: {', '.join(_UNITS)}).",
+                f"invalid duration {text!r}: cannot read {raw[pos:]!r} (known units: {', '.join(_UNITS)})",
                 hint=_DURATION_HINT,
             )
         number, unit = match.group(1), match.group(2)
         # "1h1h" is almost certainly a typo; refusing it beats silently meaning 2h.
         if unit in seen:
             raise InvalidInput(
-                f"Invalid duration {text!r}: unit {unit!r} appears more than once.",
+                f"invalid duration {text!r}: unit {unit!r} appears more than once",
                 hint=_DURATION_HINT,
             )
         seen.add(unit)
         total += float(number) * _UNITS[unit]
         pos = match.end()
     if not math.isfinite(total):
-        raise InvalidInput(f"Invalid duration {text!r}: too large.", hint=_DURATION_HINT)
+        raise InvalidInput(f"invalid duration {text!r}: too large", hint=_DURATION_HINT)
     return total
 
 
@@ -142,8 +142,8 @@ def parse_timestamp(text: str) -> datetime:
     """
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(
-            "Invalid timestamp: it is empty.",
-            hint="Use ISO-8601, for example 2026-11-01 or 2026-11-01T10:00:00Z.",
+            "invalid timestamp: it is empty",
+            hint="use ISO-8601, for example 2026-11-01 or 2026-11-01T10:00:00Z",
         )
     raw = text.strip()
     try:
@@ -155,8 +155,8 @@ def parse_timestamp(text: str) -> datetime:
             parsed = datetime.combine(date.fromisoformat(raw), datetime.min.time())
         except ValueError:
             raise InvalidInput(
-                f"Invalid timestamp {text!r}.",
-                hint="Use ISO-8601, for example 2026-11-01 or 2026-11-01T10:00:00Z.",
+                f"invalid timestamp {text!r}",
+                hint="use ISO-8601, for example 2026-11-01 or 2026-11-01T10:00:00Z",
             ) from None
     return as_naive_utc(parsed)
 
@@ -170,8 +170,8 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     """
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput(
-            "Invalid --since value: it is empty.",
-            hint="Use a duration (2h, 30m, 7d) or an ISO-8601 date (2026-11-01).",
+            "invalid --since value: it is empty",
+            hint="use a duration (2h, 30m, 7d) or an ISO-8601 date (2026-11-01)",
         )
     try:
         seconds = parse_duration(text)
@@ -182,13 +182,13 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
         try:
             return reference - timedelta(seconds=seconds)
         except OverflowError:
-            raise InvalidInput(f"Invalid --since value {text!r}: too far back.") from None
+            raise InvalidInput(f"invalid --since value {text!r}: too far back") from None
     try:
         return parse_timestamp(text)
     except InvalidInput:
         raise InvalidInput(
-            f"Invalid --since value {text!r}.",
-            hint="Use a duration (2h, 30m, 7d) or an ISO-8601 date (2026-11-01).",
+            f"invalid --since value {text!r}",
+            hint="use a duration (2h, 30m, 7d) or an ISO-8601 date (2026-11-01)",
         ) from None
 
 

@@ -64,7 +64,7 @@ def test_a_bad_period_setting_stops_the_worker_with_exit_6(
 ) -> None:
     monkeypatch.setenv("ZIGZNOTE_DISABLE_AFTER_PERIOD", "-5m")
     error = cli.fails(6, "worker", "sweep")
-    assert error["message"].startswith("ZIGZNOTE_DISABLE_AFTER_PERIOD: Invalid duration '-5m'")
+    assert error["message"].startswith("ZIGZNOTE_DISABLE_AFTER_PERIOD: invalid duration '-5m'")
 
 
 def test_endpoint_history_goes_with_its_organization(

@@ -196,13 +196,16 @@ def test_bad_value_in_the_config_file_is_exit_6(
 ) -> None:
     monkeypatch.delenv("ZIGZNOTE_KEYRING")  # so the file's value is the one in effect
     write_config(tmp_path, text + "\n")
-    for args in (("config", "show"), ("orgs", "list")):
-        ran = run("--json", *args)
-        assert ran.exit_code == 6, ran.stdout + ran.stderr
-        assert ran.stdout == ""
-        err = ran.error
-        assert err["code"] == "config_error"
-        assert needle in err["message"] and "config.toml" in err["message"]
+    ran = run("--json", "orgs", "list")
+    assert ran.exit_code == 6, ran.stdout + ran.stderr
+    assert ran.stdout == ""
+    err = ran.error
+    assert err["code"] == "config_error"
+    assert needle in err["message"] and "config.toml" in err["message"]
+    # `config show` still shows everything, the refused value with its error.
+    shown = run("--json", "config", "show")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.json["settings"][needle]["error"] == err["message"]
 
 
 @pytest.mark.parametrize(
@@ -219,9 +222,11 @@ def test_bad_value_in_the_config_file_is_exit_6(
 def test_bad_env_value_is_exit_6(name: str, value: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(name, value)
     if name != "ZIGZNOTE_OUTPUT":  # --json is a flag for `output`, so it would win over the env
-        err = Cli("unused").fails(6, "config", "show")
-        assert err["code"] == "config_error"
-        assert name in err["message"]
+        # `config show` shows the refused value and its error instead of failing on it.
+        settings = Cli("unused").ok("config", "show")["settings"]
+        errors = [s for s in settings.values() if "error" in s]
+        assert [(s["value"], s["source"]) for s in errors] == [(value, f"env:{name}")]
+        assert errors[0]["error"].startswith(f"{name}: ")
     ran = run("orgs", "list")
     assert ran.exit_code == 6 and ran.stdout == ""
     assert ran.stderr.startswith(f"error: {name}")

@@ -90,7 +90,7 @@ def test_wrong_types_name_the_file_and_the_setting(
 ) -> None:
     path = config_path(tmp_path)
     path.write_text(text)
-    err = config_error("config", "show")
+    err = config_error("orgs", "list")
     assert str(path) in err["message"]
     assert message in err["message"]
 

@@ -77,7 +77,7 @@ def test_demo_human_output(env: dict[str, str], temp_root: Path) -> None:
     assert ran.stdout.count("succeeded") == 3
     assert "3 events delivered, 1 after a retry; the receiver checked 4 of 4 signatures as valid" in ran.stderr
     assert "answering the first request with 500" in ran.stderr
-    assert "try next:" in ran.stderr
+    assert "try next:" in ran.stderr and "zigznote demo --keep" in ran.stderr
     assert list(temp_root.iterdir()) == []
 
 
@@ -125,6 +125,8 @@ def test_demo_keep(env: dict[str, str], temp_root: Path, monkeypatch: pytest.Mon
     assert sorted(d["id"] for d in listed.json) == sorted(d["id"] for d in doc["deliveries"])
     human = run("demo", "--keep")
     assert f"ZIGZNOTE_CONFIG={temp_root}" in human.stderr
+    # Already kept: "try next" does not suggest --keep again.
+    assert "try next:" in human.stderr and "zigznote demo --keep" not in human.stderr
 
 
 def test_demo_that_cannot_finish_is_exit_5_and_still_cleans_up(env: dict[str, str], temp_root: Path) -> None:

@@ -26,7 +26,7 @@ def webhooks_check(cli: Cli) -> dict[str, Any]:
 
 def test_no_webhooks_no_warnings(cli: Cli) -> None:
     check = webhooks_check(cli)
-    assert check == {"check": "webhooks", "ok": True, "detail": "0 webhook(s), 0 warning(s)"}
+    assert check == {"check": "webhooks", "ok": True, "detail": "0 webhooks, 0 warnings"}
 
 
 def test_queued_deliveries_to_a_refused_address(cli: Cli, org: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,15 +34,15 @@ def test_queued_deliveries_to_a_refused_address(cli: Cli, org: dict[str, Any], m
     hook = cli.ok("--org", "acme", "webhooks", "create", "--name", "local", "--url", LOCAL_URL, "--events", "*")
     # Allowed: nothing to say, even with a delivery queued.
     cli.ok("--org", "acme", "events", "emit", "meeting.ended", "--data", '{"meeting_id": "m-1"}')
-    assert webhooks_check(cli)["detail"] == "1 webhook(s), 0 warning(s)"
+    assert webhooks_check(cli)["detail"] == "1 webhook, 0 warnings"
 
     # The allow-list no longer covers it: every queued delivery would be refused at connect time.
     monkeypatch.delenv("ZIGZNOTE_WEBHOOK_ALLOW_NETS")
     check = webhooks_check(cli)
-    assert check["detail"] == "1 webhook(s), 1 warning(s)"
+    assert check["detail"] == "1 webhook, 1 warning"
     [warning] = check["warnings"]
     assert warning["message"] == (
-        f"webhook local ({hook['id']}, org acme) has 1 queued deliveries, but its URL is refused: "
+        f"webhook local ({hook['id']}, org acme) has 1 queued delivery, but its URL is refused: "
         f"webhook URL {LOCAL_URL} resolves to 127.0.0.1, a loopback address; "
         "set ZIGZNOTE_WEBHOOK_ALLOW_NETS to allow it"
     )
@@ -52,7 +52,7 @@ def test_queued_deliveries_to_a_refused_address(cli: Cli, org: dict[str, Any], m
     )
     human = cli("doctor")
     assert human.exit_code == 0
-    assert f"warn webhook local ({hook['id']}, org acme) has 1 queued deliveries" in human.stdout
+    assert f"warn webhook local ({hook['id']}, org acme) has 1 queued delivery" in human.stdout
 
 
 def test_a_refused_webhook_with_nothing_queued_is_not_reported(
@@ -61,7 +61,7 @@ def test_a_refused_webhook_with_nothing_queued_is_not_reported(
     monkeypatch.setenv("ZIGZNOTE_WEBHOOK_ALLOW_NETS", "127.0.0.0/8")
     cli.ok("--org", "acme", "webhooks", "create", "--name", "local", "--url", LOCAL_URL, "--events", "*")
     monkeypatch.delenv("ZIGZNOTE_WEBHOOK_ALLOW_NETS")
-    assert webhooks_check(cli)["detail"] == "1 webhook(s), 0 warning(s)"
+    assert webhooks_check(cli)["detail"] == "1 webhook, 0 warnings"
 
 
 def test_an_invalid_allow_list_skips_the_url_part(
@@ -73,7 +73,7 @@ def test_an_invalid_allow_list_skips_the_url_part(
     failing = [c["check"] for c in ran.json["checks"] if not c["ok"]]
     assert failing == ["webhook allow-list"]
     check = next(c for c in ran.json["checks"] if c["check"] == "webhooks")
-    assert check["detail"] == "0 webhook(s), 0 warning(s) (refused URLs not checked: the allow-list is invalid)"
+    assert check["detail"] == "0 webhooks, 0 warnings (refused URLs not checked: the allow-list is invalid)"
 
 
 def test_webhooks_renamed_by_the_migration(cli: Cli, org: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -153,7 +153,7 @@ def test_emit_jsonl(cli: Cli, hooks: dict[str, str], monkeypatch: pytest.MonkeyP
     path.write_text(json.dumps(dict(lines[0], org="acme")) + "\n")
     assert cli.ok("events", "emit", "--jsonl", str(path))["events"] == 1
     ran = cli("--org", "acme", "events", "emit", "--jsonl", str(path))
-    assert ran.exit_code == 0 and "emitted 1 events → 2 deliveries" in ran.stderr
+    assert ran.exit_code == 0 and "emitted 1 event → 2 deliveries" in ran.stderr
 
 
 @pytest.mark.parametrize(

@@ -121,3 +121,35 @@ def test_jsonl_emit_fans_out_jobs_per_org_rules(cli: Cli, acme: dict[str, Any]) 
     bad = text + '{"type": "summary.ready", "data": {}}\n'
     cli.fails(2, "--org", "acme", "events", "emit", "--jsonl", "-", input=bad)
     assert len(sql(cli.db_url, "SELECT id FROM webhook_delivery")) == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "--kind", "slack.summry"],
+        ["replay", "--kind", "slack.summry", "--since", "2h"],
+        ["release", "slack.summry"],
+        ["rules", "set", "slack.summry", "--events", "*", "--target", "c"],
+    ],
+)
+def test_every_jobs_command_refuses_an_unknown_kind(cli: Cli, acme: dict[str, Any], args: list[str]) -> None:
+    """A typo in a kind is an error everywhere, never a silent "nothing to do"."""
+    before = settings(cli)
+    err = cli.fails(2, "--org", "acme", "jobs", *args)
+    assert err["code"] == "unknown_job_kind"
+    assert err["message"] == "unknown job kind 'slack.summry'"
+    assert "test.echo" in err["hint"]
+    assert settings(cli) == before
+
+
+def test_history_of_a_kind_without_a_handler_stays_reachable(cli: Cli, acme: dict[str, Any]) -> None:
+    """Rows of a kind this build no longer runs can still be listed and replayed."""
+    cli.ok("--org", "acme", "jobs", "rules", "set", KIND, "--events", "summary.ready", "--target", "c")
+    emit(cli, "summary.ready")
+    handlers.unregister(KIND)
+    try:
+        rows = cli.ok("--org", "acme", "jobs", "list", "--kind", KIND)
+        assert [r["kind"] for r in rows] == [KIND]
+        assert cli.ok("--org", "acme", "jobs", "replay", "--kind", KIND, "--since", "1h")["replayed"] == 0
+    finally:
+        handlers.register(KIND, _ok)

@@ -134,8 +134,14 @@ def add_webhooks(db_url: str, count: int = 3) -> Plain:
                     f: vault.encrypt(v, table="webhook", row=wid, field=f) for f, v in fields.items()
                 }
                 session.add(
-                    Webhook(id=wid, org_id=org.id, name=f"hook {i}", url="https://example.com/hook",
-                            event_types=["*"], **encrypted)
+                    Webhook(
+                        id=wid,
+                        org_id=org.id,
+                        name=f"hook {i}",
+                        url="https://example.com/hook",
+                        event_types=["*"],
+                        **encrypted,
+                    )
                 )
                 plain[wid] = fields
     finally:
@@ -606,8 +612,19 @@ def _create_hooks(cli: Cli, monkeypatch: pytest.MonkeyPatch, count: int = 2) -> 
     cli.ok("orgs", "create", "acme")
     made = {}
     for i in range(count):
-        hook = cli.ok("--org", "acme", "webhooks", "create", "--url", f"http://127.0.0.1:9/x{i}", "--events", "*",
-                      "--allow-http", "-H", f"X-Token: t{i}")
+        hook = cli.ok(
+            "--org",
+            "acme",
+            "webhooks",
+            "create",
+            "--url",
+            f"http://127.0.0.1:9/x{i}",
+            "--events",
+            "*",
+            "--allow-http",
+            "-H",
+            f"X-Token: t{i}",
+        )
         made[hook["id"]] = (hook["secret"], {"X-Token": f"t{i}"})
     return made
 
@@ -659,7 +676,8 @@ def test_cli_secret_reads_with_a_wrong_or_missing_key(cli: Cli, monkeypatch: pyt
     assert hooks[wid][0] not in ran.stdout + ran.stderr
 
     monkeypatch.delenv("ZIGZNOTE_MASTER_KEY")
-    err = cli.fails(6, "--org", "acme", "webhooks", "create", "--url", "http://127.0.0.1:9/y", "--events", "*",
-                    "--allow-http")
+    err = cli.fails(
+        6, "--org", "acme", "webhooks", "create", "--url", "http://127.0.0.1:9/y", "--events", "*", "--allow-http"
+    )
     assert err["code"] == "vault_error" and err["message"] == "no master key found"
     assert rows(cli.db_url) == before

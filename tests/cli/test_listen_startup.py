@@ -31,10 +31,10 @@ def busy_port() -> Iterator[int]:
 @pytest.mark.parametrize(
     ("secret", "message"),
     [
-        ("nope", "webhook secret is too short: it decodes to 3 byte(s) of key material"),
-        ("whsec_AA", "webhook secret is too short: it decodes to 1 byte(s)"),
-        (secret_of(23), "too short: it decodes to 23 byte(s)"),
-        (secret_of(65), "too long: it decodes to 65 byte(s)"),
+        ("nope", "webhook secret is too short: it decodes to 3 bytes of key material"),
+        ("whsec_AA", "webhook secret is too short: it decodes to 1 byte of"),
+        (secret_of(23), "too short: it decodes to 23 bytes"),
+        (secret_of(65), "too long: it decodes to 65 bytes"),
         ("whsec_!!!", "webhook secret is malformed"),
     ],
 )
@@ -56,7 +56,7 @@ def test_verify_refuses_a_weak_secret(env: dict[str, str], size: int) -> None:
     )  # fmt: skip
     assert ran.exit_code == 2
     assert ran.error["code"] == "secret_size"
-    assert f"{size} byte(s)" in ran.error["message"] and "24 to 64" in ran.error["message"]
+    assert f"decodes to {size} byte" in ran.error["message"] and "24 to 64" in ran.error["message"]
 
 
 @pytest.mark.parametrize("host", ["999.1.1.1", "1.2.3.256", "☃.local", "p\u0430ypal.local"])
@@ -64,7 +64,7 @@ def test_listen_refuses_a_host_that_is_no_address(env: dict[str, str], host: str
     ran = run("--json", "webhooks", "listen", "--port", "0", "--host", host)
     assert ran.exit_code == 2, ran.stderr
     err = ran.error
-    assert err["message"].startswith(f"Invalid --host {host!r}")
+    assert err["message"].startswith(f"invalid --host {host!r}")
     # The cause is the host: the hint says which addresses work, not to try another port.
     assert "port" not in err["hint"]
     assert "127.0.0.1" in err["hint"]
@@ -74,7 +74,7 @@ def test_listen_on_an_address_of_another_machine(env: dict[str, str]) -> None:
     ran = run("--json", "webhooks", "listen", "--port", "0", "--host", "192.0.2.1")
     assert ran.exit_code == 2, ran.stderr
     err = ran.error
-    assert err["message"].startswith("Cannot listen on 192.0.2.1:0: 192.0.2.1 is not an address of this machine")
+    assert err["message"].startswith("cannot listen on 192.0.2.1:0: 192.0.2.1 is not an address of this machine")
     assert "port" not in err["hint"] and "127.0.0.1" in err["hint"]
 
 
@@ -82,5 +82,5 @@ def test_listen_on_a_busy_port_suggests_another_port(env: dict[str, str], busy_p
     ran = run("--json", "webhooks", "listen", "--port", str(busy_port))
     assert ran.exit_code == 2, ran.stderr
     err = ran.error
-    assert err["message"].startswith(f"Cannot listen on 127.0.0.1:{busy_port}: ")
-    assert err["hint"] == "Pick another --port (0 picks a free one) or stop the process using it."
+    assert err["message"].startswith(f"cannot listen on 127.0.0.1:{busy_port}: ")
+    assert err["hint"] == "pick another --port (0 picks a free one) or stop the process using it"

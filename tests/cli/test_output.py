@@ -174,9 +174,7 @@ def test_output_json_env_applies_to_usage_errors(sqlite_cli: Cli, monkeypatch: p
         assert json.loads(ran.stderr)["error"]["code"] == "usage_error"
 
 
-def test_a_bug_says_so_and_hides_the_traceback_unless_verbose(
-    sqlite_cli: Cli, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_bug_says_so_and_hides_the_traceback_unless_verbose(sqlite_cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("zigznote.services.orgs.list_orgs", _boom)
     ran = sqlite_cli("orgs", "list")
     assert ran.exit_code == 1

@@ -34,18 +34,30 @@ print("HEAVY=" + json.dumps(heavy), file=sys.stderr)
 )
 def test_help_imports_nothing_heavy(argv: list[str], tmp_path: Path) -> None:
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), json.dumps(argv)],
-                          capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     heavy = json.loads(proc.stderr.rsplit("HEAVY=", 1)[1])
     assert heavy == [], f"`zigznote {' '.join(argv)}` imported {heavy}"
     assert "Usage" in proc.stdout
 
 
 def test_completion_imports_nothing_heavy(tmp_path: Path) -> None:
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path),
-               _ZIGZNOTE_COMPLETE="complete_bash", COMP_WORDS="zigznote or", COMP_CWORD="1")
-    proc = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), "[]"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    env = dict(
+        os.environ,
+        XDG_CONFIG_HOME=str(tmp_path),
+        XDG_DATA_HOME=str(tmp_path),
+        _ZIGZNOTE_COMPLETE="complete_bash",
+        COMP_WORDS="zigznote or",
+        COMP_CWORD="1",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), "[]"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert "orgs" in proc.stdout.split()
     assert json.loads(proc.stderr.rsplit("HEAVY=", 1)[1]) == []
 
@@ -88,8 +100,7 @@ def test_every_command_has_a_summary_and_an_example() -> None:
 
 
 def test_completions_are_current() -> None:
-    stale = [name for shell, name in SHELLS.items()
-             if (ROOT / "completions" / name).read_text() != render(shell)]
+    stale = [name for shell, name in SHELLS.items() if (ROOT / "completions" / name).read_text() != render(shell)]
     assert stale == [], f"regenerate with `python scripts/gen_completions.py`: {stale}"
 
 

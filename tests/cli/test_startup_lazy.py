@@ -25,10 +25,16 @@ print("MODULES=" + json.dumps(mods), file=sys.stderr)
 
 def probe(argv: list[str], tmp_path: Path, **extra_env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZIGZNOTE_")}
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"),
-               ZIGZNOTE_DB=f"sqlite:///{tmp_path / 'z.db'}", ZIGZNOTE_KEYRING="0", **extra_env)
-    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argv)],
-                          capture_output=True, text=True, env=env, timeout=60)
+    env.update(
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        ZIGZNOTE_DB=f"sqlite:///{tmp_path / 'z.db'}",
+        ZIGZNOTE_KEYRING="0",
+        **extra_env,
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(argv)], capture_output=True, text=True, env=env, timeout=60
+    )
     return proc, json.loads(proc.stderr.rsplit("MODULES=", 1)[1])
 
 

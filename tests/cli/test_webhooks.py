@@ -109,9 +109,10 @@ def test_allow_list_opens_loopback(cli: Cli, org: dict[str, Any], monkeypatch: p
     created = create_webhook(cli, "http://127.0.0.1:8080/hook")
     assert created["url"] == "http://127.0.0.1:8080/hook"
     # Only the allow-listed network: other private ranges stay closed.
-    assert cli.fails(2, "--org", "acme", "webhooks", "create", "--url", "https://10.0.0.1/", "--events", "*")[
-        "code"
-    ] == "url_not_allowed"
+    assert (
+        cli.fails(2, "--org", "acme", "webhooks", "create", "--url", "https://10.0.0.1/", "--events", "*")["code"]
+        == "url_not_allowed"
+    )
 
 
 def test_plain_http_needs_allow_http(cli: Cli, org: dict[str, Any]) -> None:
@@ -308,7 +309,7 @@ def test_delete_refuses_while_deliveries_are_queued(
         before = rows(cli.db_url)
         err = cli.fails(4, "--org", "acme", "webhooks", "delete", busy["id"])
         assert err["code"] == "webhook_has_pending", status
-        assert "1 queued deliveries" in err["message"] and "--force" in err["hint"]
+        assert "1 queued delivery (" in err["message"] and "--force" in err["hint"]
         assert rows(cli.db_url) == before
 
     deleted = cli.ok("--org", "acme", "webhooks", "delete", busy["id"], "--force")

@@ -269,9 +269,10 @@ def test_replay_requeues_finished_deliveries_since(cli: Cli, hook: dict[str, Any
     assert delivery(cli.db_url, old_failed).status == "failed"
 
     assert cli.ok("--org", "acme", "webhooks", "replay", hook["id"], "--since", "3d")["replayed"] == 1  # old one
-    assert cli.ok("--org", "acme", "webhooks", "replay", hook["id"], "--since", "1h", "--status", "succeeded")[
-        "replayed"
-    ] == 1
+    assert (
+        cli.ok("--org", "acme", "webhooks", "replay", hook["id"], "--since", "1h", "--status", "succeeded")["replayed"]
+        == 1
+    )
     set_delivery(cli.db_url, recent_failed, status="failed")
     set_delivery(cli.db_url, recent_ok, status="succeeded")
     everything = cli.ok("--org", "acme", "webhooks", "replay", hook["id"], "--since", "1d", "--status", "all")
@@ -285,9 +286,10 @@ def test_replay_requeues_finished_deliveries_since(cli: Cli, hook: dict[str, Any
     assert (held["replayed"], held["status"], held["held"]) == (1, "held", True)
 
     before = rows(cli.db_url)
-    assert cli.fails(2, "--org", "acme", "webhooks", "replay", hook["id"], "--since", "1h", "--status", "x")[
-        "code"
-    ] == "invalid_status"
+    assert (
+        cli.fails(2, "--org", "acme", "webhooks", "replay", hook["id"], "--since", "1h", "--status", "x")["code"]
+        == "invalid_status"
+    )
     assert cli.fails(2, "--org", "acme", "webhooks", "replay", hook["id"], "--since", "whenever")["code"] == (
         "invalid_input"
     )

@@ -112,9 +112,10 @@ def test_quiet_run_once_leaves_out_attempt_lines(cli: Cli, receivers: tuple[str,
 
 
 def test_per_endpoint_above_its_max_is_refused(cli: Cli) -> None:
-    error = cli.fails(6, "worker", "sweep", "--per-endpoint", "20", "--per-endpoint-max", "10")
-    assert error["code"] == "config_error"
-    assert error["message"] == "per_endpoint (20) must not exceed per_endpoint_max (10)"
+    # Flags that contradict each other are a usage error (exit 2) naming them.
+    error = cli.fails(2, "worker", "sweep", "--per-endpoint", "20", "--per-endpoint-max", "10")
+    assert error["code"] == "invalid_option"
+    assert error["message"] == "--per-endpoint (20) must not exceed --per-endpoint-max (10)"
 
 
 def test_per_endpoint_max_setting_lowers_the_default_start(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,8 +124,8 @@ def test_per_endpoint_max_setting_lowers_the_default_start(cli: Cli, monkeypatch
     assert ran.exit_code == 0, ran.stderr
     started = json.loads(ran.stdout.splitlines()[0])
     assert (started["per_endpoint"], started["per_endpoint_max"]) == (5, 5)
-    error = cli.fails(6, "worker", "sweep", "--per-endpoint", "6")  # an explicit start above it is refused
-    assert error["message"] == "per_endpoint (6) must not exceed per_endpoint_max (5)"
+    error = cli.fails(2, "worker", "sweep", "--per-endpoint", "6")  # an explicit start above it is refused
+    assert error["message"] == "--per-endpoint (6) must not exceed per_endpoint_max (5)"
 
 
 def test_per_endpoint_max_setting_must_be_positive(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

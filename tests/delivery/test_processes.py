@@ -123,7 +123,9 @@ def test_four_workers_drain_20000_on_postgres(pg_url: str, vault: Vault, master_
             hooks = [factory.add_webhook(db, vault, org, r.url)[0] for _ in range(4)]
             msgs = factory.emit(db, org, hooks, 5000)
             assert len(msgs) == 20000
-            env = _env(db, master_key, ZIGZNOTE_LEASE_SECONDS="60s")
+            # A generous attempt timeout: on a loaded 2-core machine the in-process receiver can take
+            # seconds to answer, and a timed-out attempt is (rightly) sent again.
+            env = _env(db, master_key, ZIGZNOTE_LEASE_SECONDS="60s", ZIGZNOTE_ATTEMPT_TIMEOUT="30s")
             procs = [_worker(env, tmp_path, "--concurrency", "50", "--per-endpoint", "25") for _ in range(4)]
             try:
                 assert _wait(lambda: _status_counts(db)["succeeded"] == 20000, 240), _status_counts(db)

@@ -40,8 +40,7 @@ def test_postgres_index_is_partial_when_built_from_the_models(pg_url: str) -> No
         SQLModel.metadata.create_all(engine)  # connecting attaches postgresql_where first
         with engine.connect() as conn:
             query = (
-                "SELECT indexdef FROM pg_indexes"
-                " WHERE indexname = 'ix_delivery_due' AND schemaname = current_schema()"
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_delivery_due' AND schemaname = current_schema()"
             )
             indexdef = conn.execute(sa.text(query)).scalar()
     finally:

@@ -120,7 +120,7 @@ def test_streak_period_defaults_to_the_schedule_span() -> None:
 
 @pytest.mark.parametrize("period", [-1.0, float("nan"), float("inf")])
 def test_invalid_period_is_refused(period: float) -> None:
-    with pytest.raises(InvalidInput, match="Invalid disable-after period"):
+    with pytest.raises(InvalidInput, match="invalid disable-after period"):
         RetryPolicy(disable_after_period=period)
 
 

@@ -263,7 +263,7 @@ def test_port_in_use_is_invalid_input() -> None:
         sock.listen()
         port = sock.getsockname()[1]
         with (
-            pytest.raises(InvalidInput, match="Cannot listen"),
+            pytest.raises(InvalidInput, match="cannot listen"),
             listening(replace(BASE, port=port)),
         ):
             pass

@@ -28,7 +28,7 @@ def test_requests_outside_the_served_path_do_not_count() -> None:
 
 
 def test_negative_fail_first_is_refused() -> None:
-    with pytest.raises(InvalidInput, match="Invalid fail-first -1"):
+    with pytest.raises(InvalidInput, match="invalid fail-first -1"):
         ListenOptions(fail_first=-1).validate()
 
 

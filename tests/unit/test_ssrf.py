@@ -69,9 +69,7 @@ def test_internal_targets_refused_by_default(scheme: str, url: str, net: str, ad
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize(("url", "net", "addr"), INTERNAL)
-def test_internal_targets_accepted_when_allow_listed(
-    scheme: str, url: str, net: str, addr: str
-) -> None:
+def test_internal_targets_accepted_when_allow_listed(scheme: str, url: str, net: str, addr: str) -> None:
     url = url.replace("http://", f"{scheme}://", 1)
     # Allow-listing also permits plain http to that network, without allow_http.
     out = ssrf.validate_webhook_url(url, allow_nets=ssrf.parse_allow_nets(net), resolve=FAKE_DNS)
@@ -111,12 +109,8 @@ def test_public_https_accepted_and_normalised() -> None:
     out = ssrf.validate_webhook_url("HTTPS://Example.COM:443/hooks/zz?x=1", resolve=dns)
     assert out == "https://example.com/hooks/zz?x=1"
     assert dns.calls == [("example.com", 443)]  # type: ignore[attr-defined]
-    assert ssrf.validate_webhook_url("https://example.com", resolve=FAKE_DNS) == (
-        "https://example.com/"
-    )
-    assert ssrf.validate_webhook_url("https://example.com:8443/a", resolve=FAKE_DNS) == (
-        "https://example.com:8443/a"
-    )
+    assert ssrf.validate_webhook_url("https://example.com", resolve=FAKE_DNS) == ("https://example.com/")
+    assert ssrf.validate_webhook_url("https://example.com:8443/a", resolve=FAKE_DNS) == ("https://example.com:8443/a")
     assert ssrf.validate_webhook_url("https://v6.example.com/", resolve=FAKE_DNS)
     assert ssrf.validate_webhook_url(f"https://{PUBLIC}/") == f"https://{PUBLIC}/"
 
@@ -138,9 +132,7 @@ def test_numeric_hosts_are_normalised_to_dotted_quads() -> None:
     nets = "127.0.0.0/8"
     for url in ("http://2130706433/", "http://0x7f.1/", "http://017700000001/", "http://127.1/"):
         assert ssrf.validate_webhook_url(url, allow_nets=nets) == "http://127.0.0.1/"
-    assert ssrf.validate_webhook_url("http://127.0.0.1:9000", allow_nets=nets) == (
-        "http://127.0.0.1:9000/"
-    )
+    assert ssrf.validate_webhook_url("http://127.0.0.1:9000", allow_nets=nets) == ("http://127.0.0.1:9000/")
 
 
 def test_numeric_hosts_never_reach_the_resolver() -> None:

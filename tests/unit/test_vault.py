@@ -273,8 +273,7 @@ def test_unknown_kid_names_both_keys(key: bytes) -> None:
     with pytest.raises(VaultError) as info:
         new.decrypt(token, **WHERE)
     assert info.value.message == (
-        f"secret was encrypted with master key {old.current.kid} "
-        f"but the current key is {new.current.kid}"
+        f"secret was encrypted with master key {old.current.kid} but the current key is {new.current.kid}"
     )
     assert info.value.hint is not None
     assert "ZIGZNOTE_MASTER_KEY" in info.value.hint
@@ -406,9 +405,7 @@ def test_read_key_file_errors(tmp_path: Path) -> None:
     assert f"file:{bad}" in info.value.message
 
 
-def test_read_key_file_unreadable(
-    tmp_path: Path, key: bytes, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_read_key_file_unreadable(tmp_path: Path, key: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     # Simulated rather than chmod 000: the tests may run as root, which reads anything.
     path = tmp_path / "master.key"
     write_key_file(path, key)
@@ -457,9 +454,7 @@ def test_load_keys_env_beats_file(tmp_path: Path) -> None:
     assert [(k.key, k.source) for k in keys] == [(file_key, f"file:{path}")]
 
 
-def test_load_keys_keyring_beats_file_and_env_beats_keyring(
-    tmp_path: Path, memory_keyring: MemoryKeyring
-) -> None:
+def test_load_keys_keyring_beats_file_and_env_beats_keyring(tmp_path: Path, memory_keyring: MemoryKeyring) -> None:
     env_key, ring_key, file_key = generate_key(), generate_key(), generate_key()
     path = tmp_path / "master.key"
     write_key_file(path, file_key)
@@ -494,9 +489,7 @@ def test_load_keys_previous_key_decrypts_old_ciphertext() -> None:
         only_new.decrypt(token, **WHERE)
 
 
-def test_load_keys_rotation_extras_in_order_and_deduplicated(
-    tmp_path: Path, memory_keyring: MemoryKeyring
-) -> None:
+def test_load_keys_rotation_extras_in_order_and_deduplicated(tmp_path: Path, memory_keyring: MemoryKeyring) -> None:
     current, previous, ring_next, file_next = (generate_key() for _ in range(4))
     path = tmp_path / "master.key"
     write_key_file(vault.next_key_file(path), file_next)
@@ -521,9 +514,7 @@ def test_load_keys_decrypt_only_keys_alone_are_not_enough() -> None:
     assert load_keys({ENV_MASTER_KEY_PREVIOUS: encode_key(generate_key())}, key_file=None) == []
 
 
-def test_load_keys_broken_source_is_an_error_not_a_fallthrough(
-    tmp_path: Path, memory_keyring: MemoryKeyring
-) -> None:
+def test_load_keys_broken_source_is_an_error_not_a_fallthrough(tmp_path: Path, memory_keyring: MemoryKeyring) -> None:
     path = tmp_path / "master.key"
     write_key_file(path, generate_key())
     with pytest.raises(VaultError, match=ENV_MASTER_KEY):

@@ -11,7 +11,15 @@ exit-status mapping.
 from __future__ import annotations
 
 from typer._click import Command, Context, HelpFormatter
-from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption
 from typer._click.globals import get_current_context
 
-__all__ = ["ClickException", "Command", "Context", "HelpFormatter", "NoArgsIsHelpError", "get_current_context"]
+__all__ = [
+    "ClickException",
+    "Command",
+    "Context",
+    "HelpFormatter",
+    "NoArgsIsHelpError",
+    "NoSuchOption",
+    "get_current_context",
+]

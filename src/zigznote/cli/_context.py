@@ -61,6 +61,10 @@ def _check_settings(settings: Settings) -> None:
 class AppContext:
     out: Output
     flags: dict[str, Any] = field(default_factory=dict)  # the root options, as load_settings() takes them
+    #: Set by a command before it reads ``settings``: `init` creates a config file ZIGZNOTE_CONFIG
+    #: names; `config show` shows refused values instead of failing on them.
+    config_may_be_missing: bool = False
+    lenient_settings: bool = False
     _settings: Settings | None = field(default=None, repr=False)
     _db: Database | None = field(default=None, repr=False)
     _vault: Vault | None = field(default=None, repr=False)
@@ -77,7 +81,9 @@ class AppContext:
             from zigznote.config import load_settings
 
             _check_environment()
-            settings = load_settings(self.flags)
+            settings = load_settings(
+                self.flags, config_may_be_missing=self.config_may_be_missing, lenient=self.lenient_settings
+            )
             _check_settings(settings)
             self.out.json = settings.output == "json"
             self._settings = settings
@@ -113,11 +119,14 @@ class AppContext:
             self._db.dispose()
 
 
-def get_app(ctx: typer.Context | None = None) -> AppContext:
+def get_app(
+    ctx: typer.Context | None = None, *, lenient_settings: bool = False, config_may_be_missing: bool = False
+) -> AppContext:
     """The AppContext of the running command (set by the root callback), its settings loaded.
 
     Commands call this first, so the output mode is settled (and a configuration error
-    raised, inside the command) before they print anything.
+    raised, inside the command) before they print anything. ``lenient_settings`` and
+    ``config_may_be_missing``: see the AppContext fields of those names.
     """
     if ctx is None:
         from zigznote.cli._click import get_current_context
@@ -128,5 +137,7 @@ def get_app(ctx: typer.Context | None = None) -> AppContext:
     if not isinstance(obj, AppContext):  # a command invoked without the root app
         obj = AppContext(out=Output(json=env_wants_json()))
         ctx.find_root().obj = obj
+    obj.lenient_settings = obj.lenient_settings or lenient_settings
+    obj.config_may_be_missing = obj.config_may_be_missing or config_may_be_missing
     _ = obj.settings  # load now: settles the output mode, or raises ConfigError here
     return obj

@@ -9,6 +9,7 @@ the undecodable bytes as lone surrogates) are refused (exit 2) before any comman
 
 from __future__ import annotations
 
+import shlex
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
@@ -19,7 +20,7 @@ from typer.core import TyperGroup
 from typer.main import get_group_from_info
 from typer.models import TyperInfo
 
-from zigznote.cli._click import ClickException, Command, Context, HelpFormatter, NoArgsIsHelpError
+from zigznote.cli._click import ClickException, Command, Context, HelpFormatter, NoArgsIsHelpError, NoSuchOption
 from zigznote.cli._context import env_wants_json
 from zigznote.cli._output import EXIT_BROKEN_PIPE, Output, silence_streams
 from zigznote.errors import EXIT_INTERRUPTED, InvalidInput, ZigznoteError
@@ -37,8 +38,46 @@ def _output_of(ctx: typer.Context) -> Output:
     return Output(json=bool(root.params.get("json_")) or env_wants_json())
 
 
+#: Where the root command keeps the command line it was given (``Context.meta`` is shared by
+#: every context of one run), to show a global option given too late in its right place.
+_ARGV_KEY = "zigznote.argv"
+
+
+def _global_option_error(exc: NoSuchOption, ctx: Context) -> ZigznoteError | None:
+    """``--json`` (or another root option) given after the command: say it is a global
+    option and show the command line with it in front, ready to copy. None otherwise."""
+    root = ctx.find_root()
+    if root is ctx:
+        return None
+    name = exc.option_name.partition("=")[0]
+    option = next(
+        (p for p in root.command.params if name in getattr(p, "opts", ()) + getattr(p, "secondary_opts", ())), None
+    )
+    if option is None:
+        return None
+    argv: list[str] = list(ctx.meta.get(_ARGV_KEY, []))
+    # The last occurrence: the one after the command (`--db URL` or `--db=URL` alike).
+    found = [i for i, arg in enumerate(argv) if arg == name or arg.startswith(name + "=")]
+    moved: list[str] = []
+    if found:
+        at = found[-1]
+        takes_value = not getattr(option, "is_flag", False) and argv[at] == name
+        moved = argv[at : at + (2 if takes_value else 1)]
+        del argv[at : at + len(moved)]
+    example = shlex.join(["zigznote", *(moved or [name]), *argv])
+    return ZigznoteError(
+        f"{name} is a global option: it goes before the command group",
+        hint=f"for example `{example}`",
+        code="usage_error",
+    )
+
+
 def _usage_error(exc: ClickException) -> ZigznoteError:
     ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, NoSuchOption) and ctx is not None:
+        placed = _global_option_error(exc, ctx)
+        if placed is not None:
+            return placed
     path = ctx.command_path if ctx is not None else "zigznote"
     message = exc.format_message().strip().removesuffix(".")
     # "No such option: --x" -> "no such option: --x", in the style of every other error (but
@@ -193,6 +232,7 @@ class ZigznoteGroup(TyperGroup):
         try:
             if ctx.parent is None:
                 _check_arguments(args)
+                ctx.meta[_ARGV_KEY] = list(args)
             return super().parse_args(ctx, args)
         except NoArgsIsHelpError:
             raise

@@ -107,12 +107,23 @@ _FRACTION_RE = re.compile(r"(T\d{2}:\d{2}:\d{2})\.\d+Z$")
 
 
 _OUR_ID_RE = re.compile(r"^[a-z]{2,5}_[0-9A-HJKMNP-TV-Z]{26}$")
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _is_time(key: str, values: Sequence[str]) -> bool:
+    """Whether a column holds timestamps: by its key (``…_at``) or by the shape of its values
+    (``failing_since``, ``streak_since``: every shown value an ISO-8601 UTC time or ``-``), so
+    a new timestamp column qualifies without being listed anywhere."""
+    if key.endswith("_at"):
+        return True
+    shown = [v for v in values if v != "-"]
+    return bool(shown) and all(_TIME_RE.match(v) for v in shown)
 
 
 def _whole(key: str, values: Sequence[str]) -> bool:
     """Whether a column keeps its values unbroken: times, and IDs that are zigznote's own
     (an ``external_id`` from outside can be 200 characters: it folds like any text)."""
-    if key.endswith("_at"):
+    if _is_time(key, values):
         return True
     if key in _WHOLE_KEYS or key.endswith("_id"):
         return key == "revision" or all(v == "-" or _OUR_ID_RE.match(v) for v in values)
@@ -248,7 +259,7 @@ class Output:
         shown = _fit_columns(labels, whole, cells, width, compact=False)
         compact = len(shown) < len(columns)
         if compact:
-            times = [i for i, col in enumerate(columns) if col[0].endswith("_at")]
+            times = [i for i, col in enumerate(columns) if _is_time(col[0], [row[i] for row in cells])]
             cells = [[_to_second(c) if i in times else c for i, c in enumerate(row)] for row in cells]
             shown = _fit_columns(labels, whole, cells, width, compact=True)
         hidden = [labels[i] for i in range(len(columns)) if i not in shown]

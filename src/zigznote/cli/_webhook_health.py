@@ -12,22 +12,24 @@ from typing import Any
 
 from zigznote.cli._output import Output
 
+# Most telling first: on a narrow terminal the rightmost columns are left out, and the reason
+# says "disabled: …" itself, so `enabled` and the adaptive level can go before it.
 FAILING_COLUMNS = [
     ("id", "id"),
     ("name", "name"),
-    ("enabled", "enabled"),
-    ("consecutive_failures", "failures"),
     ("failing_since", "failing since"),
-    ("concurrency_level", "level"),
+    ("consecutive_failures", "failures"),
     ("reason", "last reason"),
+    ("enabled", "enabled"),
+    ("concurrency_level", "level"),
 ]
 EVENT_COLUMNS = [
     ("created_at", "time"),
     ("webhook_name", "webhook"),
     ("type", "event"),
+    ("reason", "reason"),
     ("failures", "failures"),
     ("streak_since", "streak since"),
-    ("reason", "reason"),
 ]
 
 

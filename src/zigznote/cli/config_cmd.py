@@ -11,22 +11,32 @@ app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True
 
 @app.command("show")
 def show() -> None:
-    """Print every setting, its value (secrets masked) and its source.
+    """Print every setting, its value (secrets masked) and its source; a refused value is shown
+    with its error (the command still succeeds, so you can see what to fix).
 
     Example: zigznote config show
     """
-    ctx = get_app()
-    rows = ctx.settings.describe()
+    ctx = get_app(lenient_settings=True)
+    settings = ctx.settings
+    rows = settings.describe()
     if ctx.out.json:
         ctx.out.item(
             {
-                "config_file": str(ctx.settings.config_path),
-                "settings": {r["name"]: {"value": r["value"], "source": r["source"]} for r in rows},
+                "config_file": str(settings.config_path),
+                "config_file_found": settings.config_found,
+                "settings": {
+                    r["name"]: {"value": r["value"], "source": r["source"]}
+                    | ({"error": r["error"]} if r["error"] else {})
+                    for r in rows
+                },
             }
         )
         return
+    state = "read" if settings.config_found else "not found: none read"
     ctx.out.items(
         rows,
-        [("name", "setting"), ("value", "value"), ("source", "source")],
-        title=f"config file: {ctx.settings.config_path}",
+        [("name", "setting"), ("shown", "value"), ("source", "source")],
+        title=f"config file: {settings.config_path} ({state})",
     )
+    for error in settings.errors.values():
+        ctx.out.warn(error.message + (f" (hint: {error.hint})" if error.hint else ""))

@@ -23,7 +23,13 @@ def upgrade(
 
     ctx = get_app()
     result = setup.db_upgrade(ctx.db(check=False, create=True), revision)
-    ctx.out.item(result) if ctx.out.json else ctx.out.success(f"schema {result['from'] or 'empty'} → {result['to']}")
+    if ctx.out.json:
+        ctx.out.item(result)
+    elif result["from"] == result["to"]:
+        target = "the newest schema" if revision == "head" else "schema"
+        ctx.out.success(f"already at {target} ({result['to']})")
+    else:
+        ctx.out.success(f"schema {result['from'] or 'empty'} → {result['to']}")
 
 
 @app.command("downgrade")

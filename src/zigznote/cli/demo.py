@@ -88,7 +88,8 @@ def _render(out: Output, result: dict[str, Any]) -> None:
         out.notice(f"kept in {result['workdir']}; look at it with:")
         out.notice(f"  ZIGZNOTE_CONFIG={result['config']} zigznote --org demo webhooks deliveries receiver")
     for line in NEXT_STEPS:
-        out.notice(line)
+        if not (result["workdir"] and "demo --keep" in line):  # already kept: not a next step
+            out.notice(line)
 
 
 def register(root: typer.Typer) -> None:

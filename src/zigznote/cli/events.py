@@ -8,6 +8,7 @@ import typer
 
 from zigznote.cli._context import get_app
 from zigznote.cli._options import Limit, Since
+from zigznote.wording import plural
 
 app = typer.Typer(help="List event types, emit events and inspect them.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -61,7 +62,7 @@ def emit(
     if (type_ is None) == (jsonl is None):
         raise InvalidInput(
             "pass either an event TYPE or --jsonl FILE",
-            hint="zigznote --org acme events emit meeting.ended --data '{\"meeting_id\": \"m-1\"}'",
+            hint='zigznote --org acme events emit meeting.ended --data \'{"meeting_id": "m-1"}\'',
             code="usage",
         )
     if jsonl is not None:
@@ -72,7 +73,8 @@ def emit(
             ctx.out.item(result)
         else:
             ctx.out.success(
-                f"emitted {result['events']} events → {result['deliveries']} deliveries ({result['held']} held)"
+                f"emitted {plural(result['events'], 'event')} → {plural(result['deliveries'], 'delivery')} "
+                f"({result['held']} held)"
             )
         return
     assert type_ is not None
@@ -83,7 +85,9 @@ def emit(
         ctx.out.item(item)
         return
     held = sum(1 for d in item["deliveries"] if d["status"] == "held")
-    ctx.out.success(f"emitted {item['id']} ({item['type']}) → {len(item['deliveries'])} deliveries ({held} held)")
+    ctx.out.success(
+        f"emitted {item['id']} ({item['type']}) → {plural(len(item['deliveries']), 'delivery')} ({held} held)"
+    )
 
 
 @app.command("list")
@@ -173,8 +177,9 @@ def prune(
         return
     verb = "would remove" if dry_run else "removed"
     ctx.out.success(
-        f"{verb} {data['events']} events, {data['deliveries']} deliveries, {data['attempts']} attempts, "
-        f"{data['endpoint_events']} endpoint events (kept {data['kept']} with queued or recent failed work)"
+        f"{verb} {plural(data['events'], 'event')}, {plural(data['deliveries'], 'delivery')}, "
+        f"{plural(data['attempts'], 'attempt')}, "
+        f"{plural(data['endpoint_events'], 'endpoint event')} (kept {data['kept']} with queued or recent failed work)"
     )
     if data.get("sqlite_auto_vacuum") == "none" and data["events"] and not dry_run:
         ctx.out.notice(

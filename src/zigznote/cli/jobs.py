@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from zigznote.cli._context import get_app
+from zigznote.cli._deliveries_view import StatusFilter, show_attempts, show_queued
 from zigznote.cli._options import Limit, Since
 
 app = typer.Typer(
@@ -51,14 +52,6 @@ SHOW_FIELDS = [
     ("delivered_at", "done at"),
     ("created_at", "created"),
 ]
-ATTEMPT_COLUMNS = [
-    ("attempt_number", "#"),
-    ("trigger", "trigger"),
-    ("attempted_at", "time"),
-    ("duration_ms", "ms"),
-    ("status_code", "code"),
-    ("error", "error"),
-]
 RULE_COLUMNS = [
     ("kind", "kind"),
     ("events", "events"),
@@ -71,9 +64,7 @@ RULE_COLUMNS = [
 @app.command("list")
 def list_(
     kind: Annotated[str | None, typer.Option("--kind", help="Only this job kind.")] = None,
-    status: Annotated[
-        str | None, typer.Option("--status", help="pending, delivering, succeeded, failed or held.")
-    ] = None,
+    status: StatusFilter = None,
     since: Since = None,
     limit: Limit = 50,
 ) -> None:
@@ -109,8 +100,7 @@ def attempts(job: JobRef) -> None:
     from zigznote.services import job_history
 
     ctx = get_app()
-    rows = job_history.attempts(ctx.db(), ctx.org_ref(), job)
-    ctx.out.items(rows, ATTEMPT_COLUMNS, empty="no attempts yet")
+    show_attempts(job_history.attempts(ctx.db(), ctx.org_ref(), job))
 
 
 @app.command("retry")
@@ -126,12 +116,11 @@ def retry(
 
     ctx = get_app()
     data = job_history.retry(ctx.db(), ctx.org_ref(), job, force=force)
-    if ctx.out.json:
-        ctx.out.item(data)
-    elif data["held"]:
-        ctx.out.warn(f"{data['kind']} is held for this organization: {data['id']} waits for `jobs release`")
-    else:
-        ctx.out.success(f"queued {data['id']} (was {data['previous_status']})")
+    show_queued(
+        data,
+        held=f"{data['kind']} is held for this organization: {data['id']} waits for `jobs release`",
+        queued=f"queued {data['id']} (was {data['previous_status']})",
+    )
 
 
 @app.command("replay")
@@ -148,12 +137,11 @@ def replay(
 
     ctx = get_app()
     data = job_history.replay(ctx.db(), ctx.org_ref(), kind=kind, since=since, status=status)
-    if ctx.out.json:
-        ctx.out.item(data)
-    elif data["held"]:
-        ctx.out.warn(f"{kind} is held for this organization: {data['replayed']} jobs wait for `jobs release`")
-    else:
-        ctx.out.success(f"queued {data['replayed']} {kind} jobs again")
+    show_queued(
+        data,
+        held=f"{kind} is held for this organization: {data['replayed']} jobs wait for `jobs release`",
+        queued=f"queued {data['replayed']} {kind} jobs again",
+    )
 
 
 @app.command("release")

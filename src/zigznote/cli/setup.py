@@ -21,7 +21,7 @@ def init(
     """
     from zigznote.services import setup
 
-    app = get_app()
+    app = get_app(config_may_be_missing=True)  # init writes the file ZIGZNOTE_CONFIG names
     report = setup.init(app.settings, key_file=key_file)
     if app.out.json:
         app.out.item(report)
@@ -56,7 +56,8 @@ def doctor() -> None:
             console.print(line, soft_wrap=True)  # one check, one line: a path is not broken up
 
         for c in report["checks"]:
-            mark = ("ok  ", "green") if c["ok"] else ("FAIL", "red")
+            # A passing check with warnings is not plainly ok: `warn`, like its warning lines.
+            mark = ("FAIL", "red") if not c["ok"] else ("warn", "yellow") if c.get("warnings") else ("ok  ", "green")
             print_(Text.assemble(mark, for_terminal(f" {c['check']}: {c['detail']}")))
             if not c["ok"] and c.get("hint"):
                 print_(Text(for_terminal(f"       hint: {c['hint']}")))

@@ -16,6 +16,7 @@ from zigznote.cli._context import get_app
 from zigznote.cli._options import Force, Limit, ShowSecret, Since
 from zigznote.cli._webhook_args import AllowHttp, Headers, MaxConcurrency, RateLimit, WebhookRef
 from zigznote.cli._webhook_health import events_table, failing_table, failure_text
+from zigznote.wording import plural
 
 app = typer.Typer(
     help="Manage outbound webhooks and inspect their deliveries.", no_args_is_help=True, rich_markup_mode=None
@@ -218,7 +219,10 @@ def delete(webhook: WebhookRef, force: Force = False) -> None:
     if ctx.out.json:
         ctx.out.item(data)
     else:
-        ctx.out.success(f"deleted {data['id']} with {data['deliveries']} deliveries and {data['attempts']} attempts")
+        ctx.out.success(
+            f"deleted {data['id']} with {plural(data['deliveries'], 'delivery')} "
+            f"and {plural(data['attempts'], 'attempt')}"
+        )
 
 
 @app.command("enable")
@@ -234,7 +238,9 @@ def enable(webhook: WebhookRef) -> None:
     if ctx.out.json:
         ctx.out.item(data)
     else:
-        ctx.out.success(f"enabled {data['id']}; {data['released']} held deliveries released")
+        ctx.out.success(
+            f"enabled {data['id']}; {plural(data['released'], 'held delivery', 'held deliveries')} released"
+        )
 
 
 @app.command("disable")
@@ -253,7 +259,7 @@ def disable(
     if ctx.out.json:
         ctx.out.item(data)
     else:
-        ctx.out.success(f"disabled {data['id']} ({data['disabled_reason']}); {data['held']} deliveries held")
+        ctx.out.success(f"disabled {data['id']} ({data['disabled_reason']}); {plural(data['held'], 'delivery')} held")
 
 
 @app.command("health")

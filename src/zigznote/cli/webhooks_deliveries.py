@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from zigznote.cli._context import get_app
+from zigznote.cli._deliveries_view import StatusFilter, show_attempts, show_queued
 from zigznote.cli._options import Limit, Since
 from zigznote.cli._webhook_args import DeliveryRef, WebhookRef
 
@@ -19,14 +20,6 @@ DELIVERY_COLUMNS = [
     ("last_status_code", "last code"),
     ("next_attempt_at", "next attempt"),
     ("created_at", "created"),
-]
-ATTEMPT_COLUMNS = [
-    ("attempt_number", "#"),
-    ("trigger", "trigger"),
-    ("attempted_at", "time"),
-    ("duration_ms", "ms"),
-    ("status_code", "code"),
-    ("error", "error"),
 ]
 
 
@@ -50,7 +43,7 @@ def test(webhook: WebhookRef) -> None:
         raise ProviderError(
             f"test delivery {data['delivery_id']} failed after {data['duration_ms']} ms: {data['error'] or code}"
             + (f" (response: {excerpt})" if excerpt else ""),
-            hint="`zigznote webhooks attempts " + data["delivery_id"] + "` shows the recorded attempt",
+            hint=f"`zigznote --org {org} webhooks attempts {data['delivery_id']}` shows the recorded attempt",
             code="webhook_test_failed",
         )
     if ctx.out.json:
@@ -71,9 +64,7 @@ def test(webhook: WebhookRef) -> None:
 
 def deliveries(
     webhook: WebhookRef,
-    status: Annotated[
-        str | None, typer.Option("--status", help="pending, delivering, succeeded, failed or held.")
-    ] = None,
+    status: StatusFilter = None,
     since: Since = None,
     limit: Limit = 50,
 ) -> None:
@@ -96,8 +87,7 @@ def attempts(delivery: DeliveryRef) -> None:
     from zigznote.services import webhooks
 
     ctx = get_app()
-    rows = webhooks.list_attempts(ctx.db(), ctx.org_ref(), delivery)
-    ctx.out.items(rows, ATTEMPT_COLUMNS, empty="no attempts yet")
+    show_attempts(webhooks.list_attempts(ctx.db(), ctx.org_ref(), delivery))
 
 
 def retry(
@@ -112,14 +102,11 @@ def retry(
 
     ctx = get_app()
     data = webhooks.retry(ctx.db(), ctx.org_ref(), delivery, force=force)
-    if ctx.out.json:
-        ctx.out.item(data)
-    elif data["held"] and data["webhook_id"] is None:
-        ctx.out.warn(f"job kind {data['kind']} is held for this organization: {data['id']} waits for its fix")
-    elif data["held"]:
-        ctx.out.warn(f"webhook {data['webhook_id']} is disabled: {data['id']} is held until `webhooks enable`")
+    if data["webhook_id"] is None:
+        held = f"job kind {data['kind']} is held for this organization: {data['id']} waits for its fix"
     else:
-        ctx.out.success(f"queued {data['id']} (was {data['previous_status']})")
+        held = f"webhook {data['webhook_id']} is disabled: {data['id']} is held until `webhooks enable`"
+    show_queued(data, held=held, queued=f"queued {data['id']} (was {data['previous_status']})")
 
 
 def replay(
@@ -137,12 +124,11 @@ def replay(
 
     ctx = get_app()
     data = webhooks.replay(ctx.db(), ctx.org_ref(), webhook, since=since, status=status)
-    if ctx.out.json:
-        ctx.out.item(data)
-    elif data["held"]:
-        ctx.out.warn(f"webhook {data['webhook_id']} is disabled: {data['replayed']} deliveries held until enabled")
-    else:
-        ctx.out.success(f"queued {data['replayed']} deliveries of {data['webhook_id']} again")
+    show_queued(
+        data,
+        held=f"webhook {data['webhook_id']} is disabled: {data['replayed']} deliveries held until enabled",
+        queued=f"queued {data['replayed']} deliveries of {data['webhook_id']} again",
+    )
 
 
 def stats(

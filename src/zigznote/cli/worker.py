@@ -64,6 +64,7 @@ _SUMMARY_FIELDS = [
 ]
 _FAILURE_COLUMNS = [("webhook", "endpoint"), ("failures", "failures"), ("reason", "reason"), ("count", "count")]
 
+
 class _JsonLines:
     """The engine's events as JSON Lines on stdout. Attempt lines are collected and written
     with one write per written batch (the worker calls ``flush`` after each batch's

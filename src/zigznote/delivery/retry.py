@@ -44,22 +44,22 @@ def parse_schedule(spec: str) -> tuple[float, ...]:
     """
     if not isinstance(spec, str) or not spec.strip():
         raise InvalidInput(
-            "Invalid retry schedule: it is empty.",
-            hint="Use comma-separated durations, for example 1s,5s,30s,5m,1h.",
+            "invalid retry schedule: it is empty",
+            hint="use comma-separated durations, for example 1s,5s,30s,5m,1h",
         )
     delays: list[float] = []
     for position, item in enumerate(spec.split(","), start=1):
         if not item.strip():
             raise InvalidInput(
-                f"Invalid retry schedule {spec!r}: item {position} is empty.",
-                hint="Use comma-separated durations, for example 1s,5s,30s,5m,1h.",
+                f"invalid retry schedule {spec!r}: item {position} is empty",
+                hint="use comma-separated durations, for example 1s,5s,30s,5m,1h",
             )
         try:
             delays.append(parse_duration(item))
         except InvalidInput as exc:
             raise InvalidInput(
-                f"Invalid retry schedule {spec!r}: item {position}: {exc.message}",
-                hint="Use comma-separated durations, for example 1s,5s,30s,5m,1h.",
+                f"invalid retry schedule {spec!r}: item {position}: {exc.message}",
+                hint="use comma-separated durations, for example 1s,5s,30s,5m,1h",
             ) from None
     return tuple(delays)
 
@@ -89,16 +89,16 @@ class RetryPolicy:
         # Frozen dataclass: normalize a list passed by a caller into the declared tuple.
         schedule = tuple(float(delay) for delay in self.schedule)
         if any(not math.isfinite(delay) or delay < 0 for delay in schedule):
-            raise InvalidInput(f"Invalid retry schedule {schedule!r}: delays must be finite and not negative.")
+            raise InvalidInput(f"invalid retry schedule {schedule!r}: delays must be finite and not negative")
         object.__setattr__(self, "schedule", schedule)
         # jitter >= 1 could produce a zero or negative delay, i.e. a retry storm.
         if not (0.0 <= self.jitter < 1.0):
-            raise InvalidInput(f"Invalid retry jitter {self.jitter!r}: must be in [0, 1).")
+            raise InvalidInput(f"invalid retry jitter {self.jitter!r}: must be in [0, 1)")
         if isinstance(self.disable_after, bool) or self.disable_after < 1:
-            raise InvalidInput(f"Invalid disable-after value {self.disable_after!r}: must be at least 1.")
+            raise InvalidInput(f"invalid disable-after value {self.disable_after!r}: must be at least 1")
         period = self.disable_after_period
         if period is not None and (isinstance(period, bool) or not math.isfinite(period) or period < 0):
-            raise InvalidInput(f"Invalid disable-after period {period!r}: must be a duration of 0 or more.")
+            raise InvalidInput(f"invalid disable-after period {period!r}: must be a duration of 0 or more")
 
     def streak_period(self) -> float:
         """Seconds a failure streak must last before the endpoint is disabled (0: count only).

@@ -20,6 +20,7 @@ from sqlmodel import func, select
 from zigznote.errors import InvalidInput
 from zigznote.store.engine import Database
 from zigznote.webhooks import ssrf
+from zigznote.wording import plural
 
 # Refusal codes of the guard that mean "this address will never be connected to"; a host that
 # does not resolve right now is a network question, not a refusal.
@@ -79,8 +80,8 @@ def webhook_warnings(
         if why is not None:
             warnings.append(
                 {
-                    "message": f"webhook {hook.name} ({hook.id}, org {slug}) has {count} queued "
-                    f"deliveries, but its URL is refused: {why}",
+                    "message": f"webhook {hook.name} ({hook.id}, org {slug}) has "
+                    f"{plural(count, 'queued delivery', 'queued deliveries')}, but its URL is refused: {why}",
                     "hint": f"point it at a reachable receiver with `zigznote --org {slug} webhooks update "
                     f"{hook.id} --url URL`, or fix the allow-list ({ssrf.ALLOW_NETS_ENV})",
                 }

@@ -16,6 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from zigznote.delivery.queue import admin, views
+from zigznote.delivery.queue.rows import delivery_row
 from zigznote.errors import InvalidInput, NotFound, ZigznoteError
 from zigznote.ids import new_id, require
 from zigznote.services import jobs, orgs
@@ -23,7 +24,7 @@ from zigznote.services.records import decode_utf8, parse_jsonl
 from zigznote.services.webhooks import delivery_public
 from zigznote.store.engine import Database
 from zigznote.store.models import Event, Organization, Webhook
-from zigznote.store.models.delivery import HELD, KIND_WEBHOOK, PENDING, TRIGGER_SCHEDULED
+from zigznote.store.models.delivery import HELD, PENDING
 from zigznote.timeutil import iso, parse_since, utcnow
 from zigznote.untrusted import load_json
 from zigznote.webhooks import events as catalog
@@ -69,7 +70,7 @@ def parse_data(raw: bytes) -> Any:
             hint="send large content (such as full transcripts) as a URL instead of inline",
             code="payload_too_large",
         )
-    return load_json(raw, where="event data", hint="for example --data '{\"meeting_id\": \"m-1\"}'")
+    return load_json(raw, where="event data", hint='for example --data \'{"meeting_id": "m-1"}\'')
 
 
 class _Subscribers:
@@ -115,26 +116,7 @@ def _fan_out(session: Session, items: Sequence[tuple[str, str, dict[str, Any]]])
             status = PENDING if enabled else HELD
             held += not enabled
             delivery_rows.append(
-                {
-                    "id": new_id("msg"),
-                    "org_id": org_id,
-                    "event_id": event_id,
-                    "webhook_id": wh_id,
-                    "kind": KIND_WEBHOOK,
-                    "target": None,
-                    "dedupe_key": None,
-                    "status": status,
-                    "attempts": 0,
-                    "cycle_attempts": 0,
-                    "next_trigger": TRIGGER_SCHEDULED,
-                    "next_attempt_at": now,
-                    "claim_token": None,
-                    "last_status_code": None,
-                    "last_error": None,
-                    "delivered_at": None,
-                    "created_at": now,
-                    "updated_at": now,
-                }
+                delivery_row(org_id=org_id, event_id=event_id, now=now, webhook_id=wh_id, status=status)
             )
     conn = session.connection()
     # Events first (deliveries reference them); enqueue_rows sends NOTIFY for pending work,
@@ -208,7 +190,7 @@ def emit_jsonl(db: Database, org_ref: str | None, raw: bytes) -> dict[str, Any]:
             if ref is None:
                 raise InvalidInput(
                     f"event input {where}: no organization",
-                    hint="pass --org SLUG or give the line an \"org\"",
+                    hint='pass --org SLUG or give the line an "org"',
                     code="org_required",
                 )
             org = resolved.get(ref)
@@ -254,7 +236,7 @@ def show(db: Database, org_ref: str, ref: str) -> dict[str, Any]:
         if event is None:
             raise NotFound(
                 f"event {ref!r} not found in this organization",
-                hint="`zigznote events list` shows recent events",
+                hint=f"`{orgs.command(session, org.id, 'events list')}` shows recent events",
                 code="event_not_found",
             )
         data = public(event)

@@ -12,65 +12,35 @@ from typing import Any
 
 from sqlmodel import Session
 
-from zigznote.delivery import handlers
 from zigznote.delivery.queue import admin, views
-from zigznote.delivery.queue import jobs as qjobs
-from zigznote.errors import Conflict, InvalidInput, NotFound
+from zigznote.errors import NotFound
 from zigznote.ids import require
-from zigznote.services import orgs
+from zigznote.services import jobs, orgs, requeue
+from zigznote.services.webhooks.render import attempt_public as render_attempt
+from zigznote.services.webhooks.render import delivery_public
 from zigznote.store.engine import Database
 from zigznote.store.models import Event
-from zigznote.store.models.delivery import (
-    DELIVERING,
-    FAILED,
-    HELD,
-    PENDING,
-    STATUSES,
-    SUCCEEDED,
-)
+from zigznote.store.models.delivery import HELD, PENDING
 from zigznote.timeutil import iso, parse_since, utcnow
 
-REPLAY_STATUSES: dict[str, tuple[str, ...]] = {
-    "failed": (FAILED,),
-    "succeeded": (SUCCEEDED,),
-    "all": (FAILED, SUCCEEDED),  # finished jobs only: queued ones are queued already
-}
+_WORDING = requeue.Wording(noun="job", in_flight="is running right now", again_hint="pass --force to run it again")
 
 
 def public(d: Any, event_type: str | None = None) -> dict[str, Any]:
-    """A job row as shown to people and scripts."""
-    return {
-        "id": d.id,
-        "kind": d.kind,
-        "target": d.target,
-        "event_id": d.event_id,
-        "event_type": event_type,
-        "status": d.status,
-        "attempts": d.attempts,
-        "cycle_attempts": d.cycle_attempts,
-        "next_trigger": d.next_trigger,
-        "next_attempt_at": iso(d.next_attempt_at),
-        "last_status_code": d.last_status_code,
-        "last_error": d.last_error,
-        "delivered_at": iso(d.delivered_at),
-        "created_at": iso(d.created_at),
-        "updated_at": iso(d.updated_at),
-    }
+    """A job row as shown to people and scripts: a delivery row without ``webhook_id``
+    (jobs have no webhook)."""
+    return _without_webhook(delivery_public(d, event_type))
 
 
 def attempt_public(a: Any) -> dict[str, Any]:
-    """One attempt of a job (jobs have no webhook)."""
-    return {
-        "id": a.id,
-        "delivery_id": a.delivery_id,
-        "attempt_number": a.attempt_number,
-        "trigger": a.trigger,
-        "attempted_at": iso(a.attempted_at),
-        "duration_ms": a.duration_ms,
-        "status_code": a.status_code,
-        "error": a.error,
-        "response_excerpt": a.response_excerpt,
-    }
+    """One attempt of a job, like a delivery attempt without ``webhook_id``."""
+    return _without_webhook(render_attempt(a))
+
+
+def _without_webhook(row: dict[str, Any]) -> dict[str, Any]:
+    # The webhook rendering with one key dropped: the other keys keep their order.
+    del row["webhook_id"]
+    return row
 
 
 def _resolve(session: Session, org_id: str, ref: str) -> Any:
@@ -86,13 +56,6 @@ def _resolve(session: Session, org_id: str, ref: str) -> Any:
     return d
 
 
-def _check_status(status: str | None) -> None:
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(
-            f"unknown job status {status!r}", hint=f"one of {', '.join(STATUSES)}", code="invalid_status"
-        )
-
-
 def list_jobs(
     db: Database,
     org_ref: str,
@@ -103,12 +66,12 @@ def list_jobs(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """The organization's jobs, newest first, optionally of one kind/status/age."""
-    if kind is not None:
-        handlers.validate_kind(kind)
-    _check_status(status)
+    requeue.check_status(status, "job")
     since_at = parse_since(since) if since else None
     with db.session() as session:
         org = orgs.resolve(session, org_ref)
+        if kind is not None:
+            jobs.require_kind(session.connection(), org.id, kind)
         rows = views.deliveries(
             session.connection(), org_id=org.id, jobs_only=True, kind=kind, status=status, since=since_at, limit=limit
         )
@@ -133,8 +96,7 @@ def attempts(db: Database, org_ref: str, ref: str) -> list[dict[str, Any]]:
 
 
 def _queued_status(session: Session, org_id: str, kind: str) -> str:
-    settings = qjobs.read_settings(session.connection(), org_id) or {}
-    return HELD if kind in qjobs.held_kinds(settings) else PENDING
+    return HELD if requeue.kind_held(session.connection(), org_id, kind) else PENDING
 
 
 def retry(db: Database, org_ref: str, ref: str, *, force: bool = False) -> dict[str, Any]:
@@ -147,27 +109,8 @@ def retry(db: Database, org_ref: str, ref: str, *, force: bool = False) -> dict[
         org = orgs.resolve(session, org_ref)
         d = _resolve(session, org.id, ref)
         now = utcnow()
-        if not force:
-            if d.status == DELIVERING and d.next_attempt_at is not None and d.next_attempt_at > now:
-                raise Conflict(
-                    f"job {d.id} is running right now (lease until {iso(d.next_attempt_at)})",
-                    hint="wait for the attempt to finish, or pass --force to queue it again anyway",
-                    code="job_in_flight",
-                )
-            if d.status == SUCCEEDED:
-                raise Conflict(
-                    f"job {d.id} already succeeded",
-                    hint="pass --force to run it again",
-                    code="job_succeeded",
-                )
         status = _queued_status(session, org.id, d.kind)
-        version = admin.RowVersion(d.id, d.status, d.attempts, d.claim_token)
-        if not admin.requeue_if_unchanged(session.connection(), version, now=now, hold=status == HELD):
-            raise Conflict(
-                f"job {d.id} changed while it was being queued (a worker picked it up)",
-                hint="run the command again",
-                code="job_changed",
-            )
+        requeue.requeue_one(session.connection(), d, now=now, force=force, hold=status == HELD, wording=_WORDING)
         return {
             "id": d.id,
             "kind": d.kind,
@@ -180,20 +123,17 @@ def retry(db: Database, org_ref: str, ref: str, *, force: bool = False) -> dict[
 
 def replay(db: Database, org_ref: str, *, kind: str, since: str, status: str = "failed") -> dict[str, Any]:
     """Queue again, in one UPDATE, every finished job of ``kind`` created since ``since``."""
-    handlers.validate_kind(kind)
-    if status not in REPLAY_STATUSES:
-        raise InvalidInput(
-            f"unknown replay status {status!r}", hint=f"one of {', '.join(REPLAY_STATUSES)}", code="invalid_status"
-        )
+    requeue.check_replay_status(status)
     since_at = parse_since(since)
     with db.session() as session:
         org = orgs.resolve(session, org_ref)
+        jobs.require_kind(session.connection(), org.id, kind)
         now = utcnow()
         new_status = _queued_status(session, org.id, kind)
         count = admin.requeue_matching(
             session.connection(),
             now=now,
-            statuses=REPLAY_STATUSES[status],
+            statuses=requeue.REPLAY_STATUSES[status],
             since=since_at,
             org_id=org.id,
             kind=kind,

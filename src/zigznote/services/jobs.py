@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from zigznote.delivery import handlers
 from zigznote.delivery.queue import jobs as qjobs
-from zigznote.delivery.queue import notify
+from zigznote.delivery.queue import notify, views
 from zigznote.errors import InvalidInput, NotFound
 from zigznote.services import orgs
 from zigznote.store.engine import Database
@@ -118,10 +118,10 @@ def release_held(db: Database, org_ref: str, kind: str) -> int:
 
 def release(db: Database, org_ref: str, kind: str) -> dict[str, Any]:
     """``zigznote jobs release KIND``: lift the hold of a kind and queue its held jobs now."""
-    handlers.validate_kind(kind)
     with db.session() as session:
         org = orgs.resolve(session, org_ref)
         conn = session.connection()
+        require_kind(conn, org.id, kind)
         was = qjobs.held_kinds(qjobs.read_settings(conn, org.id) or {}).get(kind)
         released = qjobs.release(conn, org.id, kind, now=utcnow())
         if released:
@@ -153,6 +153,21 @@ def validate_target(target: str) -> str:
     return text
 
 
+def require_kind(conn: sa.Connection, org_id: str, kind: str) -> str:
+    """A kind that commands may act on: one with a handler in this build, or one the organization
+    already has jobs of, or holds (so history of a kind no longer built in stays reachable).
+
+    Raises InvalidInput (exit 2, code ``unknown_job_kind``) otherwise: a typo must not pass
+    silently as "nothing to do".
+    """
+    handlers.validate_kind(kind)
+    if kind in handlers.kinds() or kind in qjobs.held_kinds(qjobs.read_settings(conn, org_id) or {}):
+        return kind
+    if views.has_jobs_of_kind(conn, org_id=org_id, kind=kind):
+        return kind
+    return _known_kind(kind)
+
+
 def _known_kind(kind: str) -> str:
     handlers.validate_kind(kind)
     known = handlers.kinds()
@@ -160,7 +175,7 @@ def _known_kind(kind: str) -> str:
         names = ", ".join(sorted(known)) or "none in this build"
         raise InvalidInput(
             f"unknown job kind {kind!r}",
-            hint=f"kinds with a handler: {names}",
+            hint=f"kinds with a handler: {names} (integrations register their kinds when they are added)",
             code="unknown_job_kind",
         )
     return kind

@@ -66,6 +66,13 @@ def resolve(session: Session, ref: str) -> Organization:
     return org
 
 
+def command(session: Session, org_id: str, args: str) -> str:
+    """A hint's command line for this organization, ready to copy: ``zigznote --org SLUG args``
+    (the org's ID when it has gone, which ``--org`` accepts as well)."""
+    slug = session.exec(select(Organization.slug).where(Organization.id == org_id)).first()
+    return f"zigznote --org {slug or org_id} {args}"
+
+
 def _counts(session: Session, org_id: str) -> dict[str, int]:
     counts = {}
     for label, model in (("meetings", Meeting), ("webhooks", Webhook), ("events", Event)):

@@ -79,7 +79,9 @@ def _age(text: str, option: str) -> float:
     value = parse_duration(text)
     if value < MIN_AGE:
         raise InvalidInput(
-            f"{option} {text!r} is under an hour", hint="use a unit, e.g. 30d", code="retention_too_short"
+            f"{option} {text!r} is too short: the minimum is 1 hour",
+            hint="a shorter age would delete the history of deliveries still being retried; for example 30d",
+            code="retention_too_short",
         )
     return value
 

@@ -15,6 +15,7 @@ from zigznote.store import migrate
 from zigznote.store.engine import Database, current_revision, sqlite_path, translate_db_error
 from zigznote.store.migrations.revisions import HEAD_REVISION, KNOWN_REVISIONS
 from zigznote.vault import keyring_available
+from zigznote.wording import plural
 
 
 def open_unchecked(settings: Settings, *, create: bool = False) -> Database:
@@ -195,7 +196,7 @@ def doctor(settings: Settings) -> dict[str, Any]:
         total, warnings = webhook_warnings(db_holder[0], allow_nets=nets)
         webhook_warnings_found.extend(warnings)
         skipped = "" if nets is not None else " (refused URLs not checked: the allow-list is invalid)"
-        return f"{total} webhook(s), {len(warnings)} warning(s){skipped}"
+        return f"{plural(total, 'webhook')}, {plural(len(warnings), 'warning')}{skipped}"
 
     webhook_warnings_found: list[dict[str, Any]] = []
     check("webhooks", webhooks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,9 @@ from zigznote.webhooks.ssrf import parse_allow_nets
 
 
 def engine_config(settings: Settings, **overrides: Any) -> EngineConfig:
+    """The engine's configuration: the settings, with ``overrides`` (the `worker run` flags;
+    None: not given) on top. Raises ConfigError (exit 6) when the settings are unusable, and
+    InvalidInput (exit 2, naming the flag) when only the flags make them so."""
     try:
         policy = RetryPolicy(
             schedule=parse_schedule(settings.retry_schedule),
@@ -37,13 +41,37 @@ def engine_config(settings: Settings, **overrides: Any) -> EngineConfig:
         "per_endpoint_max": settings.per_endpoint_max,
         "allow_nets": nets,
     }
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    # The settings alone first: what is wrong there is configuration (ConfigError, exit 6).
+    _configured(values).validate()
+    given = {k: v for k, v in overrides.items() if v is not None}
+    config = _configured({**values, **given})
+    try:
+        config.validate()
+    except ConfigError as exc:
+        # Only the command's own flags made it invalid: a usage error (exit 2) naming them.
+        message = exc.message
+        for name in given:
+            message = re.sub(rf"\b{name}\b(?!_)", _FLAGS.get(name, name), message)
+        raise InvalidInput(message, hint=exc.hint, code="invalid_option") from None
+    return config
+
+
+#: The `worker run` flag of each engine_config override, for error messages.
+_FLAGS = {
+    "concurrency": "--concurrency",
+    "per_endpoint": "--per-endpoint",
+    "per_endpoint_max": "--per-endpoint-max",
+    "batch": "--batch",
+    "grace_seconds": "--grace",
+}
+
+
+def _configured(values: dict[str, Any]) -> EngineConfig:
+    values = dict(values)
     if "per_endpoint" not in values:
         # The default starting level never conflicts with a lower ceiling (ZIGZNOTE_PER_ENDPOINT_MAX=5).
         values["per_endpoint"] = min(EngineConfig.per_endpoint, values["per_endpoint_max"])
-    config = EngineConfig(**values)
-    config.validate()
-    return config
+    return EngineConfig(**values)
 
 
 def run(
@@ -81,9 +109,7 @@ def run(
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, on_signal)
-        worker = Worker(
-            db, vault, config, on_event=on_event, handlers=handlers.handlers(), on_batch_end=on_batch_end
-        )
+        worker = Worker(db, vault, config, on_event=on_event, handlers=handlers.handlers(), on_batch_end=on_batch_end)
         if retention is None or once:
             return await worker.run(once=once, max_seconds=max_seconds, stop=stop)
         # Its own stop: the worker may also end on max_seconds; a running batch finishes first.

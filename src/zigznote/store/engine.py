@@ -52,10 +52,12 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA foreign_keys = ON")
-    # Lets retention give pages back (`PRAGMA incremental_vacuum`) without a full VACUUM. It only
-    # takes effect on a database that has no tables yet, so every new store gets it; on an
-    # existing store it is a no-op until one `VACUUM` (which `events prune` suggests).
-    cur.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    # Lets retention give pages back (`PRAGMA incremental_vacuum`) without a full VACUUM. It can
+    # only be chosen before the first table exists, so it is set on empty files alone: on an
+    # existing store the pragma would rewrite the header (a write by a read-only command); such a
+    # store switches over with one `VACUUM`, which `events prune` suggests.
+    if cur.execute("PRAGMA page_count").fetchone()[0] == 0:
+        cur.execute("PRAGMA auto_vacuum = INCREMENTAL")
     cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = NORMAL")
     cur.close()

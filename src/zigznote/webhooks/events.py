@@ -195,9 +195,7 @@ def _unknown(names: Sequence[str]) -> InvalidInput:
         guess = suggest(name)
         parts.append(f"{name!r} (did you mean {guess!r}?)" if guess else repr(name))
     noun = "event type" if len(names) == 1 else "event types"
-    return InvalidInput(
-        f"unknown {noun}: {', '.join(parts)}", hint=_TYPES_HINT, code="unknown_event_type"
-    )
+    return InvalidInput(f"unknown {noun}: {', '.join(parts)}", hint=_TYPES_HINT, code="unknown_event_type")
 
 
 def get(type_: str) -> EventType:
@@ -221,7 +219,9 @@ def validate_event(type_: str, data: object) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput(
             f"{type_}: data must be a JSON object, got {_json_kind(data)}",
-            hint=f"for example {json.dumps(event.example, separators=(',', ':'))[:120]}",
+            # Only the required fields: a whole example is too long for one hint line, and a
+            # cut one is not valid JSON to copy.
+            hint=f"for example --data '{json.dumps({k: event.example[k] for k in event.required})}'",
         )
     missing = [name for name in event.required if name not in data]
     if missing:
@@ -232,9 +232,7 @@ def validate_event(type_: str, data: object) -> dict[str, Any]:
     for name in event.required:
         rule = _FIELD_RULES.get(name)
         if rule is not None and not rule[0](data[name]):
-            raise InvalidInput(
-                f"{type_}: data.{name} must be {rule[1]}, got {_describe(data[name])}"
-            )
+            raise InvalidInput(f"{type_}: data.{name} must be {rule[1]}, got {_describe(data[name])}")
     try:
         # Measure what will actually be sent: compact UTF-8 JSON. NaN/Infinity are refused
         # because they are not JSON and most receivers' parsers reject them.
@@ -244,8 +242,7 @@ def validate_event(type_: str, data: object) -> dict[str, Any]:
     size = len(encoded.encode("utf-8"))
     if size > MAX_PAYLOAD_BYTES:
         raise InvalidInput(
-            f"{type_}: data is {size:,} bytes serialised; the limit is "
-            f"{MAX_PAYLOAD_BYTES:,} bytes (256 KB)",
+            f"{type_}: data is {size:,} bytes serialised; the limit is {MAX_PAYLOAD_BYTES:,} bytes (256 KB)",
             hint="send large content (such as full transcripts) as a URL instead of inline",
             code="payload_too_large",
         )
@@ -288,9 +285,7 @@ def parse_subscription(spec: str | Sequence[str]) -> list[str]:
             raise InvalidInput(f"event type must be a string, got {type(item).__name__}")
         names.extend(part.strip() for part in item.split(",") if part.strip())
     if not names:
-        raise InvalidInput(
-            "subscribe to at least one event type, or * for all of them", hint=_TYPES_HINT
-        )
+        raise InvalidInput("subscribe to at least one event type, or * for all of them", hint=_TYPES_HINT)
     if WILDCARD in names:
         return [WILDCARD]
     unknown = [name for name in dict.fromkeys(names) if name not in CATALOG]

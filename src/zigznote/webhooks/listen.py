@@ -70,23 +70,23 @@ class ListenOptions:
     def validate(self) -> None:
         """Raise :class:`InvalidInput` for options that cannot work."""
         if not isinstance(self.port, int) or not (0 <= self.port <= 65535):
-            raise InvalidInput(f"Invalid port {self.port!r}: must be between 0 and 65535.")
+            raise InvalidInput(f"invalid port {self.port!r}: must be between 0 and 65535")
         if self.path is not None and not self.path.startswith("/"):
-            raise InvalidInput(f"Invalid path {self.path!r}: must start with '/'.", hint="For example --path /hook")
+            raise InvalidInput(f"invalid path {self.path!r}: must start with '/'", hint="for example --path /hook")
         for name in ("status", "fail_status"):
             value = getattr(self, name)
             if not isinstance(value, int) or not (200 <= value <= 599):
                 raise InvalidInput(
-                    f"Invalid {name.replace('_', '-')} {value!r}: must be an HTTP status between 200 and 599."
+                    f"invalid {name.replace('_', '-')} {value!r}: must be an HTTP status between 200 and 599"
                 )
         if not isinstance(self.fail_first, int) or self.fail_first < 0:
-            raise InvalidInput(f"Invalid fail-first {self.fail_first!r}: must be zero or more requests.")
+            raise InvalidInput(f"invalid fail-first {self.fail_first!r}: must be zero or more requests")
         if not (0.0 <= self.fail_rate <= 1.0):
-            raise InvalidInput(f"Invalid fail rate {self.fail_rate!r}: must be between 0 and 1.")
+            raise InvalidInput(f"invalid fail rate {self.fail_rate!r}: must be between 0 and 1")
         if not math.isfinite(self.delay) or self.delay < 0:
-            raise InvalidInput(f"Invalid delay {self.delay!r}: must be zero or more seconds.")
+            raise InvalidInput(f"invalid delay {self.delay!r}: must be zero or more seconds")
         if self.tolerance < 0:
-            raise InvalidInput(f"Invalid tolerance {self.tolerance!r}: must not be negative.")
+            raise InvalidInput(f"invalid tolerance {self.tolerance!r}: must not be negative")
         if self.secret is not None:
             # Fail at start-up on a mistyped secret rather than marking every request invalid;
             # the same rules as `webhooks verify` (base64, 24-64 bytes of key material).
@@ -130,7 +130,7 @@ def _event_type(body: bytes) -> str | None:
     return None
 
 
-_BIND_HINT = "Use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or an address of this machine."
+_BIND_HINT = "use 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or an address of this machine"
 
 
 def bind_host(host: str) -> str:
@@ -153,7 +153,7 @@ def bind_host(host: str) -> str:
             return text
         return encode_host(text[:-1] if text.endswith(".") else text)
     except InvalidInput as exc:
-        raise InvalidInput(f"Invalid --host {host!r}: {exc.message}.", hint=_BIND_HINT) from None
+        raise InvalidInput(f"invalid --host {host!r}: {exc.message}", hint=_BIND_HINT) from None
 
 
 def _bind_error(options: ListenOptions, exc: OSError) -> InvalidInput:
@@ -162,20 +162,20 @@ def _bind_error(options: ListenOptions, exc: OSError) -> InvalidInput:
     reason = exc.strerror or str(exc)
     if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
         return InvalidInput(
-            f"Cannot listen on {where}: {options.host} is not an address of this machine ({reason}).",
+            f"cannot listen on {where}: {options.host} is not an address of this machine ({reason})",
             hint=_BIND_HINT,
         )
     if exc.errno == errno.EADDRINUSE:
         return InvalidInput(
-            f"Cannot listen on {where}: {reason}.",
-            hint="Pick another --port (0 picks a free one) or stop the process using it.",
+            f"cannot listen on {where}: {reason}",
+            hint="pick another --port (0 picks a free one) or stop the process using it",
         )
     if exc.errno == errno.EACCES:
         return InvalidInput(
-            f"Cannot listen on {where}: {reason}.",
-            hint="Ports below 1024 need privileges: pick a higher --port such as 8787 (0 picks a free one).",
+            f"cannot listen on {where}: {reason}",
+            hint="ports below 1024 need privileges: pick a higher --port such as 8787 (0 picks a free one)",
         )
-    return InvalidInput(f"Cannot listen on {where}: {reason}.")
+    return InvalidInput(f"cannot listen on {where}: {reason}")
 
 
 def _make_handler(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 import secrets as _secrets
@@ -81,8 +80,8 @@ def decode_secret(secret: str) -> bytes:
     if not SECRET_MIN_BYTES <= len(key) <= SECRET_MAX_BYTES:
         raise InvalidInput(
             f"webhook secret is too {'short' if len(key) < SECRET_MIN_BYTES else 'long'}: it decodes to "
-            f"{len(key)} byte(s) of key material; Standard Webhooks secrets have "
-            f"{SECRET_MIN_BYTES} to {SECRET_MAX_BYTES}",
+            f"{len(key)} byte{'' if len(key) == 1 else 's'} of key material; Standard Webhooks secrets have "
+            f"{SECRET_MIN_BYTES} to {SECRET_MAX_BYTES} bytes",
             hint="copy the whole secret as `webhooks create` or `rotate-secret` printed it",
             code="secret_size",
         )
@@ -92,7 +91,7 @@ def decode_secret(secret: str) -> bytes:
 def _digest(key: bytes, msg_id: str, timestamp: int, body: bytes) -> bytes:
     """HMAC-SHA256 over the spec's signed content: ``id.timestamp.`` + raw body bytes."""
     signed = f"{msg_id}.{int(timestamp)}.".encode() + bytes(body)
-    return hmac.new(key, signed, hashlib.sha256).digest()
+    return hmac.digest(key, signed, "sha256")  # one-shot: no HMAC object per message
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

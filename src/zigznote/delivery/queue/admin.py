@@ -227,6 +227,18 @@ def requeue_if_unchanged(conn: sa.Connection, row: RowVersion, *, now: datetime,
     return _requeue(conn, where, now=now, hold=hold) == 1
 
 
+def _owner_filters(*, webhook_id: str | None, org_id: str | None, kind: str | None) -> list[sa.ColumnElement[bool]]:
+    """The conditions for the filters given (None: not filtered on)."""
+    where: list[sa.ColumnElement[bool]] = []
+    if webhook_id is not None:
+        where.append(_DELIVERIES.c.webhook_id == webhook_id)
+    if org_id is not None:
+        where.append(_DELIVERIES.c.org_id == org_id)
+    if kind is not None:
+        where.append(_DELIVERIES.c.kind == kind)
+    return where
+
+
 def requeue_matching(
     conn: sa.Connection,
     *,
@@ -247,12 +259,7 @@ def requeue_matching(
     where: list[sa.ColumnElement[bool]] = [_DELIVERIES.c.status.in_(list(statuses))]
     if since is not None:
         where.append(_DELIVERIES.c.created_at >= since)
-    if webhook_id is not None:
-        where.append(_DELIVERIES.c.webhook_id == webhook_id)
-    if org_id is not None:
-        where.append(_DELIVERIES.c.org_id == org_id)
-    if kind is not None:
-        where.append(_DELIVERIES.c.kind == kind)
+    where += _owner_filters(webhook_id=webhook_id, org_id=org_id, kind=kind)
     if jobs_only:
         where.append(_DELIVERIES.c.webhook_id.is_(None))
     return _requeue(conn, where, now=now, hold=hold)
@@ -270,12 +277,7 @@ def release_held(
     filter. Rows of a still-disabled webhook stay held whatever the filter. Returns how many
     were released (and sends ``NOTIFY`` if any)."""
     where: list[sa.ColumnElement[bool]] = [_DELIVERIES.c.status == HELD, sa.not_(_endpoint_disabled())]
-    if webhook_id is not None:
-        where.append(_DELIVERIES.c.webhook_id == webhook_id)
-    if org_id is not None:
-        where.append(_DELIVERIES.c.org_id == org_id)
-    if kind is not None:
-        where.append(_DELIVERIES.c.kind == kind)
+    where += _owner_filters(webhook_id=webhook_id, org_id=org_id, kind=kind)
     released = _rowcount(
         conn.execute(
             sa.update(_DELIVERIES)

@@ -81,6 +81,7 @@ class UnreadableData:
     def __repr__(self) -> str:
         return f"UnreadableData({self.reason!r})"
 
+
 _RELEASE = sa.text("""
 UPDATE webhook_delivery SET status = 'pending', next_attempt_at = :due, claim_token = NULL, updated_at = :now
  WHERE id = :id AND claim_token = :token AND status = 'delivering'
@@ -120,7 +121,7 @@ class Claimed:
 def _exclude_clause(exclude: Sequence[str]) -> str:
     if not exclude:
         return ""
-    return f"AND COALESCE(webhook_id, kind) NOT IN ({', '.join('?' * len(exclude))})"
+    return f"AND COALESCE(webhook_id, kind) NOT IN ({', '.join(['?'] * len(exclude))})"
 
 
 def _parse(value: Any) -> Any:
@@ -172,11 +173,15 @@ def claim(
             if not rows:
                 return []
             event_ids = list({r[2] for r in rows})
-            found = conn.exec_driver_sql(_EVENTS.format(ids=", ".join("?" * len(event_ids))), tuple(event_ids))
+            found = conn.exec_driver_sql(_EVENTS.format(ids=", ".join(["?"] * len(event_ids))), tuple(event_ids))
             for event_id, type_, created, data in found:
                 events[event_id] = (type_, _created(created), _parse(data))
     # Columns: id, org_id, event_id, webhook_id, kind, attempts, cycle_attempts, next_trigger.
-    return [Claimed(*r[:8], token, *events[r[2]]) for r in rows]
+    claimed = []
+    for r in rows:
+        type_, created, data = events[r[2]]
+        claimed.append(Claimed(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], token, type_, created, data))
+    return claimed
 
 
 def hold(engine: Engine, claims: Sequence[Claimed], *, now: datetime) -> None:

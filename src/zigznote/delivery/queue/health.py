@@ -31,6 +31,7 @@ from zigznote.store.models.delivery import DELIVERING, HELD, PENDING, SUCCEEDED
 from zigznote.store.models.health import ENDPOINT_DISABLED, ENDPOINT_ENABLED, ENDPOINT_RECOVERED
 from zigznote.timeutil import format_duration, iso
 from zigznote.untrusted import storable_text
+from zigznote.wording import plural
 
 if TYPE_CHECKING:
     from zigznote.delivery.queue.outcomes import Outcome
@@ -329,7 +330,7 @@ def enable(conn: sa.Connection, webhook_id: str, *, now: datetime) -> int:
             org_id=state.org_id,
             webhook_id=webhook_id,
             type=ENDPOINT_ENABLED,
-            reason=f"enabled by an operator; {released} held deliveries released",
+            reason=f"enabled by an operator; {plural(released, 'held delivery', 'held deliveries')} released",
             failures=state.failures,
             streak_since=state.since,
             now=now,

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from zigznote.ids import new_id
+from zigznote.delivery.queue.rows import delivery_row
 from zigznote.store.models import Delivery, Organization, table_of
-from zigznote.store.models.delivery import DELIVERING, HELD, PENDING, TRIGGER_MANUAL, TRIGGER_SCHEDULED
+from zigznote.store.models.delivery import DELIVERING, HELD, PENDING, TRIGGER_MANUAL
 from zigznote.timeutil import iso
 
 if TYPE_CHECKING:
@@ -70,26 +70,15 @@ def job_row(
 ) -> dict[str, Any]:
     """A complete ``webhook_delivery`` row for one job, due ``now`` (every column set, so
     rows can go through ``executemany``/COPY together)."""
-    return {
-        "id": new_id("msg"),
-        "org_id": org_id,
-        "event_id": event_id,
-        "webhook_id": None,
-        "kind": kind,
-        "target": target,
-        "dedupe_key": dedupe_key(event_id, kind, target),
-        "status": status,
-        "attempts": 0,
-        "cycle_attempts": 0,
-        "next_trigger": TRIGGER_SCHEDULED,
-        "next_attempt_at": now,
-        "claim_token": None,
-        "last_status_code": None,
-        "last_error": None,
-        "delivered_at": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+    return delivery_row(
+        org_id=org_id,
+        event_id=event_id,
+        now=now,
+        kind=kind,
+        target=target,
+        dedupe_key=dedupe_key(event_id, kind, target),
+        status=status,
+    )
 
 
 def insert_new(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -131,6 +120,17 @@ def held_kinds(settings: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {k: dict(v) for k, v in held.items() if isinstance(v, Mapping)}
 
 
+def _update_jobs(org_id: str, kind: str, statuses: tuple[str, ...]) -> sa.Update:
+    """An UPDATE of the organization's ``kind`` jobs (never webhook deliveries) in ``statuses``."""
+    table = table_of(Delivery)
+    return sa.update(table).where(
+        table.c.org_id == org_id,
+        table.c.kind == kind,
+        table.c.webhook_id.is_(None),
+        table.c.status.in_(statuses),
+    )
+
+
 def hold(conn: sa.Connection, org_id: str, kind: str, *, reason: str, now: datetime) -> int:
     """Hold ``kind`` for the organization: its active jobs become ``held`` (claims voided,
     like a disabled endpoint's) and later ones are queued held. Returns rows held."""
@@ -142,16 +142,8 @@ def hold(conn: sa.Connection, org_id: str, kind: str, *, reason: str, now: datet
         held[kind] = {"reason": reason, "since": iso(now)}
         settings[HELD_KEY] = held
         write_settings(conn, org_id, settings, now=now)
-    table = table_of(Delivery)
     result = conn.execute(
-        sa.update(table)
-        .where(
-            table.c.org_id == org_id,
-            table.c.kind == kind,
-            table.c.webhook_id.is_(None),
-            table.c.status.in_((PENDING, DELIVERING)),
-        )
-        .values(status=HELD, claim_token=None, updated_at=now)
+        _update_jobs(org_id, kind, (PENDING, DELIVERING)).values(status=HELD, claim_token=None, updated_at=now)
     )
     return int(result.rowcount or 0)
 
@@ -169,18 +161,10 @@ def hold_gone(conn: sa.Connection, outcomes: Iterable[Outcome], *, now: datetime
 def release(conn: sa.Connection, org_id: str, kind: str, *, now: datetime) -> int:
     """Lift the hold of ``kind``: held jobs become pending, due now, with a fresh retry
     cycle. Returns how many rows were released (0 if nothing was held)."""
-    table = table_of(Delivery)
     # Rows first, then the organization row: `hold` (inside queue.finish) takes them the
     # other way round but never waits for rows that are held, so the two cannot deadlock.
     result = conn.execute(
-        sa.update(table)
-        .where(
-            table.c.org_id == org_id,
-            table.c.kind == kind,
-            table.c.webhook_id.is_(None),
-            table.c.status == HELD,
-        )
-        .values(
+        _update_jobs(org_id, kind, (HELD,)).values(
             status=PENDING,
             next_attempt_at=now,
             cycle_attempts=0,

@@ -234,9 +234,7 @@ def _write_isolated(conn: sa.Connection, update: tuple[Any, ...], attempt: tuple
         cls = _error_class(exc)
         # repr() and a bound: the driver's message may quote the receiver's bytes.
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[:1]
-        log.warning(
-            "the result of delivery %s could not be stored (%s): %r", update[_F_ID], cls, "".join(first)[:200]
-        )
+        log.warning("the result of delivery %s could not be stored (%s): %r", update[_F_ID], cls, "".join(first)[:200])
     note = f"the attempt's result could not be stored ({cls})"
     if update[_F_CODE] is not None:
         note += f"; it answered HTTP {update[_F_CODE]}"

@@ -149,3 +149,13 @@ __all__ = [
     "queued_by_webhook",
     "status_counts",
 ]
+
+
+def has_jobs_of_kind(conn: sa.Connection, *, org_id: str, kind: str) -> bool:
+    """Whether the organization has any job row of ``kind`` (of a kind this build may no longer run)."""
+    query = (
+        sa.select(_DELIVERIES.c.id)
+        .where(_DELIVERIES.c.org_id == org_id, _DELIVERIES.c.kind == kind, _DELIVERIES.c.webhook_id.is_(None))
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None

@@ -12,32 +12,34 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from zigznote.delivery.queue import admin, jobs, views
-from zigznote.errors import Conflict, InvalidInput
+from zigznote.delivery.queue import admin, views
 from zigznote.services import orgs
+from zigznote.services.requeue import (
+    REPLAY_STATUSES,
+    Wording,
+    check_replay_status,
+    check_status,
+    kind_held,
+    requeue_one,
+)
 from zigznote.services.webhooks.lookups import resolve, resolve_delivery
 from zigznote.services.webhooks.render import attempt_public, delivery_public
 from zigznote.store.engine import Database
-from zigznote.store.models.delivery import DELIVERING, FAILED, HELD, PENDING, STATUSES, SUCCEEDED
+from zigznote.store.models.delivery import HELD, PENDING
 from zigznote.timeutil import iso, parse_since, utcnow
 
-# What `replay --status` selects. "all" means every *finished* delivery: pending, held and
-# in-flight ones are already queued, and resetting an in-flight one would send it twice.
-REPLAY_STATUSES: dict[str, tuple[str, ...]] = {
-    "failed": (FAILED,),
-    "succeeded": (SUCCEEDED,),
-    "all": (FAILED, SUCCEEDED),
-}
+_WORDING = Wording(
+    noun="delivery",
+    in_flight="is being delivered right now",
+    again_hint="pass --force to send it again (receivers dedupe on webhook-id)",
+)
 
 
 def list_deliveries(
     db: Database, org_ref: str, ref: str, *, status: str | None = None, since: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     """A webhook's deliveries, newest first, optionally by status and creation time."""
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(
-            f"unknown delivery status {status!r}", hint=f"one of {', '.join(STATUSES)}", code="invalid_status"
-        )
+    check_status(status, "delivery")
     since_at = parse_since(since) if since else None
     with db.session() as session:
         org = orgs.resolve(session, org_ref)
@@ -59,10 +61,7 @@ def _job_kind_held(conn: sa.Connection, d: Any) -> bool:
     e.g. a revoked integration, is not fixed: the job waits for the fix, see
     ``delivery/queue/jobs.py``). Webhook deliveries: False (a disabled endpoint is handled
     by the requeue itself)."""
-    if d.webhook_id is not None:
-        return False
-    settings = jobs.read_settings(conn, d.org_id) or {}
-    return d.kind in jobs.held_kinds(settings)
+    return d.webhook_id is None and kind_held(conn, d.org_id, d.kind)
 
 
 def retry(db: Database, org_ref: str, delivery_ref: str, *, force: bool = False) -> dict[str, Any]:
@@ -75,27 +74,8 @@ def retry(db: Database, org_ref: str, delivery_ref: str, *, force: bool = False)
         org = orgs.resolve(session, org_ref)
         d = resolve_delivery(session, org.id, delivery_ref)
         now = utcnow()
-        if not force:
-            if d.status == DELIVERING and d.next_attempt_at is not None and d.next_attempt_at > now:
-                raise Conflict(
-                    f"delivery {d.id} is being delivered right now (lease until {iso(d.next_attempt_at)})",
-                    hint="wait for the attempt to finish, or pass --force to queue it again anyway",
-                    code="delivery_in_flight",
-                )
-            if d.status == SUCCEEDED:
-                raise Conflict(
-                    f"delivery {d.id} already succeeded",
-                    hint="pass --force to send it again (receivers dedupe on webhook-id)",
-                    code="delivery_succeeded",
-                )
         conn = session.connection()
-        version = admin.RowVersion(d.id, d.status, d.attempts, d.claim_token)
-        if not admin.requeue_if_unchanged(conn, version, now=now, hold=_job_kind_held(conn, d)):
-            raise Conflict(
-                f"delivery {d.id} changed while it was being queued (a worker picked it up)",
-                hint="run the command again",
-                code="delivery_changed",
-            )
+        requeue_one(conn, d, now=now, force=force, hold=_job_kind_held(conn, d), wording=_WORDING)
         after = views.find_delivery(conn, org_id=org.id, delivery_id=d.id)
         status = after.status if after is not None else HELD
         return {
@@ -112,10 +92,7 @@ def retry(db: Database, org_ref: str, delivery_ref: str, *, force: bool = False)
 def replay(db: Database, org_ref: str, ref: str, *, since: str, status: str = "failed") -> dict[str, Any]:
     """Queue again, in one UPDATE, every finished delivery of a webhook created since ``since``
     (held instead when the webhook is disabled)."""
-    if status not in REPLAY_STATUSES:
-        raise InvalidInput(
-            f"unknown replay status {status!r}", hint=f"one of {', '.join(REPLAY_STATUSES)}", code="invalid_status"
-        )
+    check_replay_status(status)
     since_at = parse_since(since)
     with db.session() as session:
         org = orgs.resolve(session, org_ref)

@@ -35,6 +35,7 @@ from zigznote.store.models.delivery import DELIVERING, HELD, PENDING
 from zigznote.timeutil import iso, utcnow
 from zigznote.webhooks import events as catalog
 from zigznote.webhooks import signing
+from zigznote.wording import plural
 
 if TYPE_CHECKING:
     from zigznote.vault import Vault
@@ -218,7 +219,8 @@ def delete(db: Database, org_ref: str, ref: str, *, force: bool = False) -> dict
         queued = sum(counts[s] for s in OPEN_STATUSES)
         if queued and not force:
             raise Conflict(
-                f"webhook {wh.id} still has {queued} queued deliveries (pending, delivering or held)",
+                f"webhook {wh.id} still has {plural(queued, 'queued delivery', 'queued deliveries')} "
+                "(pending, delivering or held)",
                 hint="wait for them, or pass --force to delete them with the webhook",
                 code="webhook_has_pending",
             )

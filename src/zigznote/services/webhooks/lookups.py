@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from zigznote.delivery.queue import views
 from zigznote.errors import Conflict, InvalidInput, NotFound
 from zigznote.ids import looks_like, require
+from zigznote.services import orgs
 from zigznote.store.models import Webhook
 
 
@@ -22,13 +23,13 @@ def resolve(session: Session, org_id: str, ref: str) -> Webhook:
         if len(found) > 1:
             raise InvalidInput(
                 f"more than one webhook is named {ref!r}",
-                hint="use the webhook's ID (`zigznote webhooks list` shows them)",
+                hint=f"use the webhook's ID (`{orgs.command(session, org_id, 'webhooks list')}` shows them)",
                 code="ambiguous_webhook",
             )
     if not found:
         raise NotFound(
             f"webhook {ref!r} not found in this organization",
-            hint="`zigznote webhooks list` shows this organization's webhooks",
+            hint=f"`{orgs.command(session, org_id, 'webhooks list')}` shows this organization's webhooks",
             code="webhook_not_found",
         )
     return found[0]
@@ -41,7 +42,7 @@ def resolve_delivery(session: Session, org_id: str, ref: str) -> Any:
     if row is None:
         raise NotFound(
             f"delivery {ref!r} not found in this organization",
-            hint="`zigznote webhooks deliveries WEBHOOK` lists a webhook's deliveries",
+            hint=f"`{orgs.command(session, org_id, 'webhooks deliveries WEBHOOK')}` lists a webhook's deliveries",
             code="delivery_not_found",
         )
     return row

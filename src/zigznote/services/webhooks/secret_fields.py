@@ -41,7 +41,7 @@ def current_secret(vault: Vault, wh: Webhook) -> str:
     if not secret:
         raise VaultError(
             f"webhook {wh.id} has no signing secret stored",
-            hint="`zigznote webhooks rotate-secret WEBHOOK --grace 0` sets a new one",
+            hint=f"`zigznote --org {wh.org_id} webhooks rotate-secret {wh.id} --grace 0` sets a new one",
             code="secret_missing",
         )
     return secret

@@ -15,6 +15,8 @@ from zigznote.webhooks.envelope import RESERVED_HEADERS
 # A rotation grace longer than this is a forgotten old secret, not a grace period.
 MAX_GRACE_SECONDS = 30 * 86400
 MAX_HEADERS = 20
+#: The ``webhook.url`` column's length: a longer URL is refused, never cut.
+MAX_URL_LENGTH = 2000
 MAX_HEADER_VALUE = 4096
 # Operator caps: beyond these a "cap" caps nothing (the engine's own limits are far lower).
 MAX_CONCURRENCY_CAP = 10_000
@@ -50,8 +52,17 @@ def allow_nets(spec: str | None) -> list[ssrf.IPNetwork]:
 
 
 def validate_url(url: str, *, nets: str | None, allow_http: bool = False) -> str:
-    """The URL as stored (normalised), or InvalidInput when the SSRF guard refuses it."""
-    return ssrf.validate_webhook_url(url, allow_nets=allow_nets(nets), allow_http=allow_http)
+    """The URL as stored (normalised), or InvalidInput when it is longer than ``MAX_URL_LENGTH``
+    characters (before or after normalising) or the SSRF guard refuses it."""
+    if len(url) <= MAX_URL_LENGTH:
+        url = ssrf.validate_webhook_url(url, allow_nets=allow_nets(nets), allow_http=allow_http)
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidInput(
+            f"webhook URL is {len(url):,} characters long; the limit is {MAX_URL_LENGTH:,}",
+            hint="use a shorter URL (put long parameters in a custom --header instead)",
+            code="url_too_long",
+        )
+    return url
 
 
 def parse_header(text: str) -> tuple[str, str]:
