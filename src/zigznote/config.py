@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zigznote.config_file import os_reason as _os_reason
 from zigznote.errors import ConfigError, InvalidInput
 
 APP_NAME = "zigznote"
@@ -265,11 +266,6 @@ def mask_url(url: str) -> str:
     return f"{scheme}://{user}{':****' if colon else ''}{at}{host}"
 
 
-def _os_reason(exc: OSError) -> str:
-    """``Permission denied``, ``Is a directory``, …: the reason without the repeated path."""
-    return exc.strerror or type(exc).__name__
-
-
 def read_config_file(path: Path, *, required: bool = False) -> dict[str, Any]:
     """The settings in the config file at ``path``; ``{}`` when there is no file.
 
@@ -379,27 +375,3 @@ def load_settings(
     if settings.values["output"] not in {"human", "json"}:
         raise ConfigError(f"ZIGZNOTE_OUTPUT must be 'human' or 'json', not {settings.values['output']!r}")
     return settings
-
-
-def write_config_file(path: Path, values: Mapping[str, Any]) -> None:
-    """Write a small flat TOML file (our settings are strings, numbers and booleans).
-
-    Raises ConfigError (exit 6) with the path and the reason when it cannot be written.
-    """
-    lines = ["# zigznote configuration; environment variables and flags override these."]
-    for key, value in values.items():
-        if isinstance(value, bool):
-            rendered = "true" if value else "false"
-        elif isinstance(value, int | float):
-            rendered = str(value)
-        else:
-            rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-        lines.append(f"{key} = {rendered}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write config file {path}: {_os_reason(exc)}",
-            hint="check the directory's permissions, or point ZIGZNOTE_CONFIG at a writable path",
-        ) from None

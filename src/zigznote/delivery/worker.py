@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from zigznote.delivery import queue
+from zigznote.delivery.bodies import BodyCache
 from zigznote.delivery.cache import EndpointCache
 from zigznote.delivery.config import EngineConfig, JobHandler
 from zigznote.delivery.endpoints import Endpoint
@@ -31,7 +32,7 @@ from zigznote.store.engine import Database
 from zigznote.timeutil import iso, utcnow
 from zigznote.untrusted import storable_text
 from zigznote.vault import Vault
-from zigznote.webhooks.envelope import attempt_headers, body_bytes
+from zigznote.webhooks.envelope import attempt_headers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,9 +41,6 @@ T = TypeVar("T")
 # (a persistent bug must not spin the loop claiming and releasing the same rows).
 LOAD_ERROR_BACKOFF = 1.0
 MAX_ERROR_CHARS = 500
-# Request bodies kept per event ID, so the deliveries of one event to many endpoints
-# (claimed together) build its JSON once; the cache is emptied past this many bytes.
-BODY_CACHE_BYTES = 8 * 1024 * 1024
 
 
 def _internal_error(stage: str, exc: BaseException) -> str:
@@ -92,8 +90,7 @@ class Worker:
             on_batch_end=on_batch_end,
         )
         self._session: Any = None
-        self._bodies: dict[str, bytes] = {}
-        self._bodies_size = 0
+        self._bodies = BodyCache()
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zigznote-db")
 
     # -- plumbing ------------------------------------------------------------
@@ -141,7 +138,7 @@ class Worker:
             return
         stage = "building the request body"
         try:
-            body = self._body(claim)
+            body = self._bodies.get(claim)
             stage = "signing the request"
             headers = attempt_headers(endpoint.headers, endpoint.keys, claim.id, int(time.time()), body)
             stage = "sending"
@@ -165,19 +162,6 @@ class Worker:
             result = AttemptResult(None, _internal_error(stage, exc), 0)
             latency = 0.0
         self._record(claim, result, attempted_at, round_, latency)
-
-    def _body(self, claim: Claimed) -> bytes:
-        """The request body of ``claim``'s event (built once per event while cached).
-        Raises ``ValueError`` for data that cannot be sent (see ``body_bytes``)."""
-        body = self._bodies.get(claim.event_id)
-        if body is None:
-            body = body_bytes(claim.event_id, claim.event_type, claim.event_created_at, claim.org_id, claim.event_data)
-            if self._bodies_size + len(body) > BODY_CACHE_BYTES:
-                self._bodies.clear()
-                self._bodies_size = 0
-            self._bodies[claim.event_id] = body
-            self._bodies_size += len(body)
-        return body
 
     async def _run_job(self, claim: Claimed) -> None:
         attempted_at = utcnow()

@@ -22,7 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zigznote.config import load_settings, write_config_file
+from zigznote.config import load_settings
+from zigznote.config_file import write_config_file
 from zigznote.errors import ProviderError
 from zigznote.store.engine import Database
 

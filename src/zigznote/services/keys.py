@@ -14,7 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zigznote.config import Settings, read_config_file, write_config_file
+from zigznote.config import Settings, read_config_file
+from zigznote.config_file import write_config_file
 from zigznote.errors import ConfigError, VaultError
 from zigznote.vault import (
     ENV_MASTER_KEY,

@@ -8,7 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from zigznote.config import Settings, mask_url, read_config_file, write_config_file
+from zigznote.config import Settings, mask_url, read_config_file
+from zigznote.config_file import write_config_file
 from zigznote.errors import ConfigError, InvalidInput, ZigznoteError
 from zigznote.services import keys as keys_service
 from zigznote.store import migrate
