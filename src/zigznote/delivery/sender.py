@@ -1,97 +1,43 @@
-"""The HTTP edge of the delivery engine (aiohttp).
+"""The HTTP edge of the delivery engine: one POST → one ``AttemptResult``.
 
-One shared ``ClientSession`` per process: keep-alive, explicit connect and total
-timeouts, redirects never followed, and a resolver that applies the SSRF guard to
-every address a hostname resolves to *at connect time* (a name that re-points to a
-private address after the webhook was created is still refused). aiohttp errors are
-translated here into an ``AttemptResult``; nothing above sees an aiohttp exception.
+Requests go through :class:`~zigznote.delivery.http1.Http1Client` (keep-alive
+connections, explicit connect and total timeouts, redirects never followed, the SSRF
+guard applied to every address a host name resolves to *at connect time*). Its errors
+are translated here into an ``AttemptResult``; nothing above sees a transport error.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Mapping
-from typing import Any
 
-import aiohttp
-from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from zigznote.delivery.endpoints import check_literal_host
+from zigznote.delivery.http1 import ConnectFailed, Http1Client, ProtocolFailed
 from zigznote.delivery.result import RESPONSE_EXCERPT_BYTES, AttemptResult
 from zigznote.errors import InvalidInput
 from zigznote.untrusted import storable_text
-from zigznote.webhooks.ssrf import AllowNets, check_address
+from zigznote.webhooks.ssrf import AllowNets
 
 # How long to wait for the body excerpt once the status line has arrived: the status
 # decides the outcome, the excerpt is only for `webhooks attempts`.
 EXCERPT_SECONDS = 1.0
 
-__all__ = ["GuardedResolver", "check_literal_host", "make_session", "post", "send_once"]
+__all__ = ["EXCERPT_SECONDS", "check_literal_host", "make_session", "post", "send_once"]
 
 
-class GuardedResolver(AbstractResolver):
-    """Resolve with the default resolver, then refuse any disallowed address."""
-
-    def __init__(self, allow_nets: AllowNets) -> None:
-        self._inner = aiohttp.ThreadedResolver()
-        self._allow_nets = allow_nets
-
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
-        infos = await self._inner.resolve(host, port, family)
-        for info in infos:
-            check_address(info["host"], self._allow_nets)  # raises InvalidInput → attempt error
-        return infos
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-def make_session(
-    *, allow_nets: AllowNets, limit: int = 100, limit_per_host: int = 0, timeout: float = 15.0
-) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
-        limit=limit,
-        limit_per_host=limit_per_host,
-        resolver=GuardedResolver(allow_nets),
-        ttl_dns_cache=10,
-        enable_cleanup_closed=True,
+def make_session(*, allow_nets: AllowNets, limit: int = 100, timeout: float = 15.0) -> Http1Client:
+    """The process's HTTP client (``limit`` is kept for callers; the engine bounds concurrency)."""
+    del limit
+    return Http1Client(
+        allow_nets=allow_nets, timeout=timeout, connect_timeout=min(timeout, 10.0), excerpt_seconds=EXCERPT_SECONDS
     )
-    return aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0)),
-        auto_decompress=True,
-        skip_auto_headers=("User-Agent",),
-        # Receivers' cookies are never sent back (each delivery stands alone), and a cookie
-        # jar costs a filter and an update on every request.
-        cookie_jar=aiohttp.DummyCookieJar(),
-    )
-
-
-async def _excerpt(resp: aiohttp.ClientResponse) -> bytes:
-    """Up to RESPONSE_EXCERPT_BYTES of the body, best-effort, within EXCERPT_SECONDS.
-
-    What is already buffered is taken without waiting (the common case: a short body in
-    the same packet as the headers, no timer needed); otherwise wait briefly for the
-    first bytes. A stall or a broken body yields what arrived (possibly nothing).
-    """
-    content = resp.content
-    try:
-        raw = content.read_nowait(RESPONSE_EXCERPT_BYTES)
-        if raw or content.at_eof():
-            return raw
-        async with asyncio.timeout(EXCERPT_SECONDS):
-            return await content.read(RESPONSE_EXCERPT_BYTES)
-    except (TimeoutError, aiohttp.ClientError, OSError, RuntimeError):
-        # RuntimeError: read_nowait while another reader waits (cannot happen here, but
-        # an excerpt is never worth failing an attempt whose status has arrived).
-        return b""
 
 
 async def post(
-    session: aiohttp.ClientSession,
+    session: Http1Client,
     url: str | URL,
     body: bytes,
     headers: Mapping[str, str],
@@ -110,36 +56,28 @@ async def post(
     try:
         if check_literal:
             check_literal_host(str(url), allow_nets)
-        kwargs: dict[str, Any] = {"data": body, "headers": headers, "allow_redirects": False}
-        if timeout is not None:
-            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0))
-        async with session.post(url, **kwargs) as resp:
-            # The status line has arrived: from here on it decides the outcome, whatever
-            # the body does (a receiver that answers 200 and then stalls got the event).
-            status = resp.status
-            error = None
-            if 300 <= status < 400:
-                location = storable_text(resp.headers.get("Location", "?"), max_chars=300)
-                error = f"redirect to {location} not followed"
-            elif not 200 <= status < 300:
-                error = f"HTTP {status}"
-            retry_after = storable_text(resp.headers.get("Retry-After"), max_chars=100)
-            raw = await _excerpt(resp)
-            excerpt = storable_text(raw, max_chars=RESPONSE_EXCERPT_BYTES) if raw else None
-            return AttemptResult(status, error, elapsed(), excerpt, retry_after)
+        resp = await session.post(url if isinstance(url, URL) else URL(url), body, headers, timeout=timeout)
     except InvalidInput as exc:
         return AttemptResult(None, f"refused by SSRF guard: {exc.message}", elapsed())
     except TimeoutError:
         return AttemptResult(None, "timed out", elapsed())
-    except aiohttp.ClientConnectorError as exc:
-        inner = exc.os_error
-        if isinstance(inner, InvalidInput):
-            return AttemptResult(None, f"refused by SSRF guard: {inner.message}", elapsed())
-        return AttemptResult(None, f"connection failed: {exc.os_error.strerror or exc}", elapsed())
-    except aiohttp.ClientError as exc:
-        return AttemptResult(None, f"{type(exc).__name__}: {exc}"[:500], elapsed())
+    except ConnectFailed as exc:
+        return AttemptResult(None, f"connection failed: {storable_text(exc.reason, max_chars=300)}", elapsed())
+    except ProtocolFailed as exc:
+        return AttemptResult(None, storable_text(str(exc), max_chars=500), elapsed())
     except OSError as exc:
         return AttemptResult(None, f"network error: {exc}"[:500], elapsed())
+    # The status line decides the outcome, whatever the body did (a receiver that answers
+    # 200 and then stalls got the event).
+    status = resp.status
+    error = None
+    if 300 <= status < 400:
+        error = f"redirect to {storable_text(resp.location or '?', max_chars=300)} not followed"
+    elif not 200 <= status < 300:
+        error = f"HTTP {status}"
+    retry_after = storable_text(resp.retry_after, max_chars=100)
+    excerpt = storable_text(resp.excerpt, max_chars=RESPONSE_EXCERPT_BYTES) if resp.excerpt else None
+    return AttemptResult(status, error, elapsed(), excerpt, retry_after)
 
 
 def send_once(
