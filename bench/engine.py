@@ -9,6 +9,7 @@
     python bench/engine.py rss             # 4. worker peak RSS with 1,000,000 pending deliveries
     python bench/engine.py latency         # 5. emit → receipt latency with an idle worker
     python bench/engine.py stop            # 7. stopping under load: results lost / rows left delivering?
+    python bench/engine.py http            # 8. HTTP client cost (aiohttp vs delivery/http1.py) and engine without HTTP
     python bench/engine.py profile         # cProfile of one in-process SQLite sweep (not in `all`)
 
 Options: --no-postgres, --pg-url URL, --n N, --cap S, --concurrency 50,100,200, --sql-n N,
@@ -42,6 +43,7 @@ from enginebench.claim import part_claim
 from enginebench.common import DEFAULT_PG, RESULTS, ROOT, Ctx, log
 from enginebench.defaults import part_defaults
 from enginebench.e2e import part_e2e
+from enginebench.http import part_http
 from enginebench.latency import part_latency
 from enginebench.profile import part_profile
 from enginebench.receiver import receiver_main
@@ -114,6 +116,7 @@ PARTS: dict[str, Callable[[Ctx, argparse.Namespace], list[str]]] = {
     "rss": part_rss,
     "latency": part_latency,
     "stop": part_stop,
+    "http": part_http,
     "profile": part_profile,
 }
 ALL = ["defaults", "e2e", "sql", "claim", "rss", "latency", "stop"]
