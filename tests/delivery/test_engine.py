@@ -120,6 +120,23 @@ def test_410_disables_the_endpoint_and_holds_its_work(engine_db: Database, vault
     assert sorted(rows[m].status for m in msgs) == ["held", "held", "held"]  # nothing dropped
 
 
+def test_summary_counts_the_attempt_that_disabled_its_endpoint_as_held(sqlite_db: Database, vault: Vault) -> None:
+    org = factory.add_org(sqlite_db)
+    events: list[dict[str, object]] = []
+    # Persistent failure (500s; two in a row and no minimum streak period) disables mid-run.
+    policy = RetryPolicy(schedule=(0.05, 0.05, 0.05), jitter=0.0, disable_after=2, disable_after_period=0)
+    with Receiver(default=500) as r:
+        wh, _ = factory.add_webhook(sqlite_db, vault, org, r.url)
+        msg = factory.emit(sqlite_db, org, [wh], 1)[0]
+        cfg = fast_config(per_endpoint=1, batch=1, concurrency=1, policy=policy)
+        stats = run_until(sqlite_db, vault, cfg, lambda: not factory.webhook(sqlite_db, wh).enabled, events=events)
+    assert (stats.attempts, stats.retrying, stats.held, stats.failed) == (2, 1, 1, 0)
+    attempts = [e for e in events if e.get("event") == "attempt"]
+    assert [(e["delivery"], e["outcome"]) for e in attempts] == [(msg, "pending"), (msg, "held")]
+    assert attempts[0]["next_attempt_at"] is not None and attempts[1]["next_attempt_at"] is None
+    assert factory.deliveries(sqlite_db)[msg].status == "held"
+
+
 def test_429_retry_after_is_respected(sqlite_db: Database, vault: Vault) -> None:
     org = factory.add_org(sqlite_db)
     # scheduled delay 0.2 s; the server asks for 1 s; clamped to at most 2x = 0.4 s

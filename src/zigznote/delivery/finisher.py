@@ -122,12 +122,16 @@ class Finisher:
         stats = self.stats
         stats.attempts += len(batch)
         emit = self._emit
+        # A retry whose endpoint this batch disabled is held, not retrying: the disable
+        # held every active row of that endpoint in the same transaction.
+        gone = set(disabled)
         for o in batch:
-            name = _COUNTERS.get(o.status)
+            status = HELD if o.status == PENDING and o.claimed.webhook_id in gone else o.status
+            name = _COUNTERS.get(status)
             if name:
                 setattr(stats, name, getattr(stats, name) + 1)
             r = o.result
-            if o.status != SUCCEEDED:
+            if status != SUCCEEDED:
                 stats.failure(o.claimed.lane, r.error or f"HTTP {r.status_code}")
             if emit is not None:
                 c = o.claimed
@@ -144,8 +148,8 @@ class Finisher:
                         "status_code": r.status_code,
                         "error": r.error,
                         "duration_ms": r.duration_ms,
-                        "outcome": o.status,
-                        "next_attempt_at": iso(o.next_attempt_at),
+                        "outcome": status,
+                        "next_attempt_at": None if status == HELD else iso(o.next_attempt_at),
                         "at": iso(o.attempted_at),
                     }
                 )
