@@ -121,6 +121,15 @@ def test_test_failure_exits_5_and_is_recorded(cli: Cli, org: dict[str, Any], rec
     ran = cli("--org", "acme", "webhooks", "test", hook["id"])
     assert ran.exit_code == 5 and ran.stdout == "" and "HTTP 500" in ran.stderr
 
+    # A failed ping is history, never replayed (it checked the endpoint then); a failed
+    # event delivery beside it is.
+    real = emit(cli)["deliveries"][0]["id"]
+    set_delivery(cli.db_url, real, status="failed")
+    replayed = cli.ok("--org", "acme", "webhooks", "replay", hook["id"], "--since", "1h")
+    assert replayed["replayed"] == 1
+    statuses = {x["id"]: x["status"] for x in cli.ok("--org", "acme", "webhooks", "deliveries", hook["id"])}
+    assert statuses[d["id"]] == "failed" and statuses[real] == "pending"
+
 
 def test_test_connection_refused_and_ssrf_at_send_time(
     cli: Cli, org: dict[str, Any], monkeypatch: pytest.MonkeyPatch

@@ -41,6 +41,7 @@ from zigznote.store.models.delivery import (
     TRIGGER_TEST,
 )
 from zigznote.untrusted import storable_text
+from zigznote.webhooks.events import TEST_EVENT
 
 # Rows per executemany call: bounds memory and statement size on both backends.
 _CHUNK = 5000
@@ -51,6 +52,7 @@ MAX_ERROR_CHARS = 2000
 _DELIVERIES = table_of(Delivery)
 _ATTEMPTS = table_of(DeliveryAttempt)
 _WEBHOOKS = table_of(Webhook)
+_EVENTS = table_of(Event)
 
 # The values a new delivery row takes unless the caller gives them.
 _DELIVERY_DEFAULTS: dict[str, Any] = {
@@ -254,9 +256,14 @@ def requeue_matching(
     """:func:`requeue`, in one UPDATE, every delivery in ``statuses`` matching the filters
     (created at or after ``since``; of one webhook, organization or kind; ``jobs_only``: rows
     without a webhook). The replay commands use it with finished states only: resetting an
-    in-flight one would send it twice.
+    in-flight one would send it twice. ``webhook.test`` pings are never replayed: a ping
+    checks the endpoint *then*; sending an old one again would only confuse the receiver
+    (``webhooks retry MSG`` still re-sends one on purpose).
     """
-    where: list[sa.ColumnElement[bool]] = [_DELIVERIES.c.status.in_(list(statuses))]
+    where: list[sa.ColumnElement[bool]] = [
+        _DELIVERIES.c.status.in_(list(statuses)),
+        ~sa.exists().where(_EVENTS.c.id == _DELIVERIES.c.event_id, _EVENTS.c.type == TEST_EVENT),
+    ]
     if since is not None:
         where.append(_DELIVERIES.c.created_at >= since)
     where += _owner_filters(webhook_id=webhook_id, org_id=org_id, kind=kind)
