@@ -13,7 +13,8 @@ stripe exception.
     │   └── DatabaseUnavailable        exit 5
     ├── ConfigError                    exit 6  (configuration or credentials missing)
     │   ├── SchemaOutOfDate            exit 6
-    │   └── VaultError                 exit 6  (missing or wrong master key)
+    │   ├── VaultError                 exit 6  (missing or wrong master key)
+    │   └── CredentialsRejected        exit 6  (a provider refused our token or refresh token)
     └── SignatureInvalid               exit 7
 """
 
@@ -72,6 +73,26 @@ class SchemaOutOfDate(ConfigError):
 
 class VaultError(ConfigError):
     code = "vault_error"
+
+
+class CredentialsRejected(ConfigError):
+    """A provider refused a stored credential: the access token (Slack ``invalid_auth``,
+    ``token_revoked``, ``token_expired``, ``account_inactive``; HTTP 401) or the refresh token
+    (``invalid_refresh_token``, ``invalid_grant``).
+
+    Adapters raise it; ``services/integrations`` catches it to refresh once. ``provider``
+    (``"slack"``) only builds the default hint; the message must never contain a token.
+    """
+
+    code = "credentials_rejected"
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, code: str | None = None, provider: str | None = None
+    ) -> None:
+        if hint is None:
+            command = f"zigznote {provider} connect" if provider else "zigznote <provider> connect"
+            hint = f"run `{command}` again"
+        super().__init__(message, hint=hint, code=code)
 
 
 class SignatureInvalid(ZigznoteError):

@@ -26,6 +26,7 @@ PREFIXES = {
     "msg": "webhook delivery",
     "att": "delivery attempt",
     "epe": "endpoint event",
+    "conn": "integration connection",
 }
 
 _lock = threading.Lock()

@@ -24,6 +24,7 @@ class RootGroup(ZigznoteGroup):
         "events": "zigznote.cli.events",
         "webhooks": "zigznote.cli.webhooks",
         "jobs": "zigznote.cli.jobs",
+        "integrations": "zigznote.cli.integrations",
         "worker": "zigznote.cli.worker",
     }
 

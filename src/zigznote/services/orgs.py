@@ -13,14 +13,22 @@ from zigznote.delivery.queue import admin
 from zigznote.errors import Conflict, InvalidInput, NotFound
 from zigznote.ids import looks_like, new_id
 from zigznote.store.engine import Database
-from zigznote.store.models import EndpointEvent, Event, Meeting, Organization, Webhook, table_of
+from zigznote.store.models import (
+    EndpointEvent,
+    Event,
+    IntegrationConnection,
+    Meeting,
+    Organization,
+    Webhook,
+    table_of,
+)
 from zigznote.timeutil import iso, utcnow
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 # Children of an organization, deleted leaf-first by `orgs delete --force`, after its delivery
 # rows (webhook deliveries and jobs, with their attempts: `delivery/queue/admin.py`).
-_OWNED = (EndpointEvent, Event, Webhook, Meeting)
+_OWNED = (IntegrationConnection, EndpointEvent, Event, Webhook, Meeting)
 
 
 def public(org: Organization, counts: dict[str, int] | None = None) -> dict[str, Any]:

@@ -2,5 +2,5 @@
 have to import Alembic and parse the migration scripts (a test keeps these in step
 with the scripts in ``versions/``)."""
 
-KNOWN_REVISIONS = ("0001_foundation", "0002_webhooks", "0003_engine_second_pass")
+KNOWN_REVISIONS = ("0001_foundation", "0002_webhooks", "0003_engine_second_pass", "0004_integrations")
 HEAD_REVISION = KNOWN_REVISIONS[-1]

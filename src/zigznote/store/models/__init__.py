@@ -5,6 +5,7 @@ from sqlalchemy import Table
 from zigznote.store.models.delivery import Delivery, DeliveryAttempt
 from zigznote.store.models.event import Event
 from zigznote.store.models.health import EndpointEvent
+from zigznote.store.models.integration import IntegrationConnection
 from zigznote.store.models.meeting import Meeting
 from zigznote.store.models.org import Organization
 from zigznote.store.models.webhook import Webhook
@@ -15,6 +16,7 @@ __all__ = [
     "DeliveryAttempt",
     "EndpointEvent",
     "Event",
+    "IntegrationConnection",
     "Meeting",
     "Organization",
     "Webhook",
@@ -25,6 +27,7 @@ __all__ = [
 # `keys status` counts them. The AAD of each ciphertext is (table, row id, column).
 SECRET_FIELDS: dict[type, tuple[str, ...]] = {
     Webhook: ("secret_enc", "previous_secret_enc", "headers_enc"),
+    IntegrationConnection: ("token_enc",),
 }
 
 
