@@ -72,7 +72,7 @@ def stalling_server(head: bytes, *, hold: float = 30.0) -> Iterator[str]:
 
 
 async def post_once(url: str, timeout: float) -> tuple[float, AttemptResult]:
-    async with make_session(allow_nets=NETS, limit=1, timeout=timeout) as session:
+    async with make_session(allow_nets=NETS, timeout=timeout) as session:
         started = time.monotonic()
         result = await post(session, url, b"{}", {"content-type": "application/json"}, allow_nets=NETS)
         return time.monotonic() - started, result

@@ -28,9 +28,8 @@ EXCERPT_SECONDS = 1.0
 __all__ = ["EXCERPT_SECONDS", "check_literal_host", "make_session", "post", "send_once"]
 
 
-def make_session(*, allow_nets: AllowNets, limit: int = 100, timeout: float = 15.0) -> Http1Client:
-    """The process's HTTP client (``limit`` is kept for callers; the engine bounds concurrency)."""
-    del limit
+def make_session(*, allow_nets: AllowNets, timeout: float = 15.0) -> Http1Client:
+    """The process's HTTP client (the engine bounds concurrency, the client does not)."""
     return Http1Client(
         allow_nets=allow_nets, timeout=timeout, connect_timeout=min(timeout, 10.0), excerpt_seconds=EXCERPT_SECONDS
     )
@@ -86,7 +85,7 @@ def send_once(
     """One POST outside the engine (``webhooks test``), with the same guard and rules."""
 
     async def run() -> AttemptResult:
-        async with make_session(allow_nets=allow_nets, limit=1, timeout=timeout) as session:
+        async with make_session(allow_nets=allow_nets, timeout=timeout) as session:
             return await post(session, url, body, headers, allow_nets=allow_nets)
 
     return asyncio.run(run())

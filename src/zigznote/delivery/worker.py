@@ -231,7 +231,7 @@ class Worker:
 
             url = self.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             listener = asyncio.create_task(wake_on_notify(url, self._on_notify))
-        self._session = make_session(allow_nets=cfg.allow_nets, limit=cfg.concurrency, timeout=cfg.attempt_timeout)
+        self._session = make_session(allow_nets=cfg.allow_nets, timeout=cfg.attempt_timeout)
         try:
             await self._loop(stop, once=once, cutoff=cutoff, deadline=deadline)
         finally:
