@@ -9,189 +9,27 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The settings themselves (names, environment variables, defaults, parsers) live in
+# config_fields; the names are re-exported here, where callers have always found them.
+from zigznote.config_fields import (  # noqa: F401
+    APP_NAME,
+    FIELD_BY_NAME,
+    FIELDS,
+    MIN_RETENTION_SECONDS,
+    Field,
+    _bool,
+    config_dir,
+    data_dir,
+    default_config_path,
+    default_db_url,
+)
 from zigznote.config_file import os_reason as _os_reason
 from zigznote.errors import ConfigError, InvalidInput
-
-APP_NAME = "zigznote"
-
-
-def config_dir(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / APP_NAME
-
-
-def data_dir(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / APP_NAME
-
-
-def default_config_path(env: Mapping[str, str]) -> Path:
-    explicit = env.get("ZIGZNOTE_CONFIG")
-    return Path(explicit) if explicit else config_dir(env) / "config.toml"
-
-
-def default_db_url(env: Mapping[str, str]) -> str:
-    return f"sqlite:///{data_dir(env) / 'zigznote.db'}"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidInput(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise InvalidInput(f"expected a number of at least 1, got {value}")
-    return value
-
-
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise InvalidInput(f"expected true/false, got {text!r}")
-
-
-def _seconds(text: str) -> float:
-    from zigznote.timeutil import parse_duration
-
-    return parse_duration(text)
-
-
-#: The shortest retention accepted: a slip such as ``1s`` or a bare ``30`` (seconds) must not
-#: wipe the history of events that are still being delivered and retried.
-MIN_RETENTION_SECONDS = 3600.0
-
-
-def _retention(text: str) -> float:
-    """A retention period of at least ``MIN_RETENTION_SECONDS``."""
-    value = _seconds(text)
-    if value < MIN_RETENTION_SECONDS:
-        raise InvalidInput(
-            f"a retention of {text!r} is too short: the minimum is 1 hour, so a slip cannot delete "
-            "the history of deliveries still being retried"
-        )
-    return value
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    envs: tuple[str, ...]
-    default: Callable[[Mapping[str, str]], Any]
-    parse: Callable[[str], Any] = str
-    secret: bool = False
-    help: str = ""
-    #: A valid value, for hints.
-    example: str = ""
-
-    @property
-    def duration(self) -> bool:
-        """Whether the value is seconds, shown to people as ``30s``, ``30d``, ``1h5m36s``."""
-        return self.parse in (_seconds, _retention)
-
-
-FIELDS: tuple[Field, ...] = (
-    Field(
-        "db_url",
-        ("ZIGZNOTE_DB", "ZIGZNOTE_DATABASE_URL"),
-        default_db_url,
-        help="database URL (sqlite:///path or postgresql+psycopg://…)",
-    ),
-    Field("org", ("ZIGZNOTE_ORG",), lambda env: None, help="default organization (slug or ID)"),
-    Field("output", ("ZIGZNOTE_OUTPUT",), lambda env: "human", help="human or json", example="json"),
-    Field(
-        "key_file",
-        ("ZIGZNOTE_KEY_FILE",),
-        lambda env: None,
-        help="master key file (0600), when not using the OS keyring",
-    ),
-    Field(
-        "keyring",
-        ("ZIGZNOTE_KEYRING",),
-        lambda env: True,
-        _bool,
-        help="look for the master key in the OS keyring",
-        example="0",
-    ),
-    Field(
-        "retry_schedule",
-        ("ZIGZNOTE_RETRY_SCHEDULE",),
-        lambda env: "1s,5s,30s,5m,1h",
-        help="delays between delivery attempts",
-        example="1s,5s,30s,5m,1h",
-    ),
-    Field(
-        "disable_after",
-        ("ZIGZNOTE_DISABLE_AFTER",),
-        lambda env: 10,
-        _positive_int,
-        help="consecutive failed attempts before an endpoint is disabled",
-        example="10",
-    ),
-    Field(
-        "disable_after_period",
-        ("ZIGZNOTE_DISABLE_AFTER_PERIOD",),
-        # None: the span of retry_schedule (1h5m36s by default), resolved by RetryPolicy.
-        lambda env: None,
-        _seconds,
-        help="how long a failure streak must last before auto-disable (unset: the retry schedule's span; 0: off)",
-        example="2h",
-    ),
-    Field(
-        "lease_seconds",
-        ("ZIGZNOTE_LEASE_SECONDS",),
-        lambda env: 30.0,
-        _seconds,
-        help="how long a worker's claim on a delivery lasts",
-        example="30s",
-    ),
-    Field(
-        "attempt_timeout",
-        ("ZIGZNOTE_ATTEMPT_TIMEOUT",),
-        lambda env: 15.0,
-        _seconds,
-        help="total timeout of one delivery attempt",
-        example="15s",
-    ),
-    Field(
-        "per_endpoint_max",
-        ("ZIGZNOTE_PER_ENDPOINT_MAX",),
-        lambda env: 100,
-        _positive_int,
-        help="ceiling of each endpoint's adaptive concurrency (worker --per-endpoint-max)",
-        example="100",
-    ),
-    Field(
-        "webhook_allow_nets",
-        ("ZIGZNOTE_WEBHOOK_ALLOW_NETS",),
-        lambda env: "",
-        help="CIDRs webhooks may target despite the SSRF guard (development)",
-    ),
-    Field(
-        "retention",
-        ("ZIGZNOTE_RETENTION",),
-        lambda env: 30 * 86400.0,
-        _retention,
-        help="how long finished events, deliveries and attempts are kept (pruned by `worker run`, `events prune`)",
-        example="30d",
-    ),
-    Field(
-        "retention_failed",
-        ("ZIGZNOTE_RETENTION_FAILED",),
-        lambda env: 90 * 86400.0,
-        _retention,
-        help="how long events with a failed delivery are kept (at least `retention`)",
-        example="90d",
-    ),
-)
-FIELD_BY_NAME = {f.name: f for f in FIELDS}
 
 
 @dataclass

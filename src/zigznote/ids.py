@@ -27,6 +27,17 @@ PREFIXES = {
     "att": "delivery attempt",
     "epe": "endpoint event",
     "conn": "integration connection",
+    # Billing (store/models/billing.py). Distinct from the providers' own prefixes (Stripe's
+    # cus_, sub_, pi_, in_, re_, evt_), so an ID says whose it is.
+    "bcus": "billing customer",
+    "bpl": "billing plan",
+    "bpr": "billing price",
+    "bsub": "subscription",
+    "pay": "payment",
+    "inv": "invoice",
+    "ref": "refund",
+    "pev": "provider event",
+    "bop": "pending billing operation",
 }
 
 _lock = threading.Lock()

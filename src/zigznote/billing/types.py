@@ -297,7 +297,9 @@ class Payment:
     """A one-time payment (Stripe PaymentIntent, Flutterwave transaction).
 
     ``amount_refunded``: what the provider reports refunded so far, in the same currency.
-    ``refundable``: what may still be refunded, from the provider's own figures.
+    ``amount_received``: what the provider reports it collected (Stripe PaymentIntent
+    ``amount_received``: 0 until it succeeds); ``None`` where the provider reports no such
+    figure. ``refundable``: what may still be refunded, from the provider's own figures.
     """
 
     id: str
@@ -311,10 +313,13 @@ class Payment:
     failure_message: str | None = None
     created: datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    amount_received: Money | None = None
 
     @property
     def refundable(self) -> Money:
-        return self.amount - self.amount_refunded
+        """``amount_received`` (``amount`` when not reported) minus ``amount_refunded``."""
+        received = self.amount if self.amount_received is None else self.amount_received
+        return received - self.amount_refunded
 
 
 @dataclass(frozen=True)

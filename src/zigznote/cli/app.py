@@ -25,7 +25,10 @@ class RootGroup(ZigznoteGroup):
         "webhooks": "zigznote.cli.webhooks",
         "jobs": "zigznote.cli.jobs",
         "integrations": "zigznote.cli.integrations",
+        "slack": "zigznote.cli.slack",
+        "hubspot": "zigznote.cli.hubspot",
         "worker": "zigznote.cli.worker",
+        "billing": "zigznote.cli.billing",
     }
 
 

@@ -188,6 +188,7 @@ def _run(
             db,
             vault,
             config,
+            settings=ctx.settings,
             once=once,
             max_seconds=max_seconds,
             on_event=on_event,

@@ -25,7 +25,12 @@ The handler contract (what the engine does with each answer):
 
 A handler must be idempotent per claim ID (``claim.id`` is stable across retries, use it as
 the provider's idempotency key where there is one): a crashed worker's lease expires and the
-job runs again.
+job runs again. Where the provider has no idempotency key (Slack), the handler records its
+progress as it goes with ``JobContext.save_state(claim, state)`` (table ``job_state``, one JSON
+document per job, written only while the claim holds the lease) and reads it back at the next
+attempt with ``JobContext.job(claim)``, which also gives the job's ``target``. Saving
+``claim.attempts`` (attempts recorded before this one) in the state tells, later, a re-run whose
+result was never written (same count) from a new attempt (``integrations/slack/handlers.py``).
 
 Fan-out: a *rule* ``(org_settings, event_type, data) -> targets`` decides, when an event is
 emitted, which targets (a Slack channel, a HubSpot portal, …) of a kind get a job. The
@@ -33,8 +38,17 @@ default rule reads the organization's settings (``zigznote jobs rules set``)::
 
     {"jobs": {"slack.summary": {"events": ["summary.ready"], "targets": ["C0123"]}}}
 
-Built-in kinds register at import of their module (listed in :data:`BUILTIN_MODULES`); tests
-register their own (``test.echo``).
+Registering. Most handlers need the worker's database, vault and settings (a Slack handler
+reads the connection's tokens and the meeting): they register a *factory*,
+``register_factory(kind, factory)`` with ``factory(context: JobContext) -> JobHandler``, and the
+worker builds every handler once at start with ``handlers(JobContext(db, vault, settings))``
+(``services/worker.py``). A factory should only capture the context (no I/O): one that raises
+yields a handler whose attempts fail with that error, so one broken integration never stops
+the worker, its webhooks or the other kinds. Handlers that need nothing register directly,
+``register(kind, handler)`` (tests: ``test.echo``). A handler runs on the worker's event loop:
+blocking work (sync httpx, database calls) goes to a thread (``asyncio.to_thread``).
+
+Built-in kinds register at import of their module (listed in :data:`BUILTIN_MODULES`).
 """
 
 from __future__ import annotations
@@ -43,11 +57,18 @@ import importlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zigznote.delivery.queue import Claimed
+from zigznote.delivery.queue import jobs as qjobs
 from zigznote.delivery.result import AttemptResult
 from zigznote.errors import InvalidInput
+from zigznote.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from zigznote.config import Settings
+    from zigznote.store.engine import Database
+    from zigznote.vault import Vault
 
 JobHandler = Callable[[Claimed], Awaitable[AttemptResult]]
 # (organization settings, event type, event data) -> targets that get a job, in order.
@@ -56,7 +77,10 @@ FanoutRule = Callable[[Mapping[str, Any], str, Mapping[str, Any]], list[str]]
 #: The status code meaning "gone: hold this kind for the organization until re-connected".
 GONE_STATUS = 410
 #: Modules whose import registers a built-in kind (Slack auto-send, HubSpot auto-sync, …).
-BUILTIN_MODULES: tuple[str, ...] = ()
+BUILTIN_MODULES: tuple[str, ...] = (
+    "zigznote.integrations.slack.handlers",
+    "zigznote.integrations.hubspot.handlers",
+)
 #: Where an organization's job rules live in ``organization.settings``.
 SETTINGS_KEY = "jobs"
 # "slack.summary": lowercase words joined by dots; never "webhook" (that kind is built in).
@@ -66,12 +90,60 @@ MAX_TARGET = 200  # webhook_delivery.target
 
 
 @dataclass(frozen=True)
+class JobContext:
+    """What a worker gives the handler factories: its database, vault and settings, and the
+    job's own row (blocking calls: run them in a thread)."""
+
+    db: Database
+    vault: Vault
+    settings: Settings
+
+    def job(self, claim: Claimed) -> tuple[str | None, dict[str, Any]] | None:
+        """``(target, state)`` of the claimed job: the target it acts on (a channel ID…) and
+        the state its handler saved in earlier attempts (``{}`` if none). None if the job row
+        was deleted meanwhile."""
+        with self.db.engine.connect() as conn:
+            return qjobs.read_job(conn, claim.id)
+
+    def save_state(self, claim: Claimed, state: Mapping[str, Any]) -> bool:
+        """Store the job's handler state (JSON: str keys, JSON values; a few KB at most),
+        kept across retries and replays; only while ``claim`` still holds the lease. False:
+        the lease was lost (another worker may now run the job), stop working on it."""
+        with self.db.engine.begin() as conn:
+            return qjobs.save_state(conn, claim.id, claim.token, state, now=utcnow())
+
+
+#: Builds a kind's handler for one worker (see the module docstring).
+HandlerFactory = Callable[[JobContext], JobHandler]
+
+
+@dataclass(frozen=True)
 class JobKind:
-    """One registered kind: its handler and its fan-out rule."""
+    """One registered kind: its handler (or the factory that builds it) and its fan-out rule."""
 
     kind: str
-    handler: JobHandler
+    handler: JobHandler | None
     fanout: FanoutRule
+    factory: HandlerFactory | None = None
+
+    def build(self, context: JobContext | None) -> JobHandler | None:
+        """The handler for a worker with ``context``; None for a factory kind without a context.
+        A factory that raises gives a handler that fails every attempt with the factory's error."""
+        if self.handler is not None:
+            return self.handler
+        if self.factory is None or context is None:
+            return None
+        try:
+            return self.factory(context)
+        except Exception as exc:
+            return _failing(f"the {self.kind} handler could not be set up: {type(exc).__name__}: {exc}")
+
+
+def _failing(message: str) -> JobHandler:
+    async def handler(claim: Claimed) -> AttemptResult:
+        return AttemptResult(None, message, 0)
+
+    return handler
 
 
 _registry: dict[str, JobKind] = {}
@@ -122,6 +194,14 @@ def register(kind: str, handler: JobHandler, *, fanout: FanoutRule | None = None
     _registry[kind] = JobKind(kind, handler, fanout or settings_rule(kind))
 
 
+def register_factory(kind: str, factory: HandlerFactory, *, fanout: FanoutRule | None = None) -> None:
+    """Register (or replace) ``kind`` with a handler built per worker by ``factory(context)``
+    (see the module docstring); ``fanout`` as in :func:`register`. Raises InvalidInput for a
+    malformed or reserved kind."""
+    validate_kind(kind)
+    _registry[kind] = JobKind(kind, None, fanout or settings_rule(kind), factory)
+
+
 def unregister(kind: str) -> None:
     """Forget a kind (tests clean up their kinds with this)."""
     _registry.pop(kind, None)
@@ -141,9 +221,13 @@ def kinds() -> dict[str, JobKind]:
     return dict(_registry)
 
 
-def handlers() -> dict[str, JobHandler]:
-    """``kind -> handler`` for the worker (``Worker(handlers=handlers())``)."""
-    return {kind: entry.handler for kind, entry in kinds().items()}
+def handlers(context: JobContext | None = None) -> dict[str, JobHandler]:
+    """``kind -> handler`` for one worker (``Worker(handlers=handlers(context))``), factories
+    called once each with ``context``. Without a context, kinds registered by factory are left
+    out: a worker built so answers their jobs "no handler" (retried, then ``failed``, never
+    dropped), so every worker that may claim integration jobs passes one."""
+    built = {kind: entry.build(context) for kind, entry in kinds().items()}
+    return {kind: handler for kind, handler in built.items() if handler is not None}
 
 
 def rule_for(kind: str) -> FanoutRule:

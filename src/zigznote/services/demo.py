@@ -194,7 +194,9 @@ async def _work(db: Database, settings: Any, *, webhook_id: str, count: int, tim
     from zigznote.services import worker as worker_service
 
     config = worker_service.engine_config(settings)
-    worker = Worker(db, keys.open_vault(settings), config, handlers=handlers.handlers())
+    vault = keys.open_vault(settings)
+    context = handlers.JobContext(db=db, vault=vault, settings=settings)
+    worker = Worker(db, vault, config, handlers=handlers.handlers(context))
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop=stop))
     deadline = time.monotonic() + timeout

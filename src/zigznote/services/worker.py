@@ -79,6 +79,7 @@ def run(
     vault: Vault,
     config: EngineConfig,
     *,
+    settings: Settings,
     once: bool = False,
     max_seconds: float | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
@@ -90,9 +91,11 @@ def run(
     exits at once (leases then expire and other workers take the work over).
 
     ``on_batch_end`` is called after each written batch's events (flush output there).
-    The worker runs every registered integration-job kind (``delivery/handlers.py``). With
+    The worker runs every registered integration-job kind (``delivery/handlers.py``), their
+    handlers built with this database, vault and ``settings`` (``handlers.JobContext``). With
     ``retention`` (and not ``once``), expired history is pruned in the background.
     """
+    job_handlers = handlers.handlers(handlers.JobContext(db=db, vault=vault, settings=settings))
 
     async def main() -> Stats:
         stop = asyncio.Event()
@@ -109,7 +112,7 @@ def run(
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, on_signal)
-        worker = Worker(db, vault, config, on_event=on_event, handlers=handlers.handlers(), on_batch_end=on_batch_end)
+        worker = Worker(db, vault, config, on_event=on_event, handlers=job_handlers, on_batch_end=on_batch_end)
         if retention is None or once:
             return await worker.run(once=once, max_seconds=max_seconds, stop=stop)
         # Its own stop: the worker may also end on max_seconds; a running batch finishes first.

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["check_provider", "create", "get", "names", "register", "unregister"]
 
 # Built-in providers, imported lazily. One line per provider folder.
-_BUILTIN: dict[str, str] = {}
+_BUILTIN: dict[str, str] = {
+    "stripe": "zigznote.billing.providers.stripe:StripeProvider",
+}
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _registry: dict[str, type[PaymentProvider] | str] = dict(_BUILTIN)

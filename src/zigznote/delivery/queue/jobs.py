@@ -11,6 +11,9 @@ the organization's other active jobs of that kind, and every job of that kind en
 later, until the cause is fixed. The hold is remembered in the organization's settings
 (``settings["held_jobs"][kind] = {"reason", "since"}``) so fan-out can queue new jobs as
 ``held`` without a query over the delivery table; :func:`release` clears it.
+
+A handler may keep a small JSON state per job between its attempts (``job_state``;
+:func:`read_job`, :func:`save_state`), e.g. the Slack messages already posted.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import sqlalchemy as sa
 
 from zigznote.delivery.queue.rows import delivery_row
 from zigznote.store.models import Delivery, Organization, table_of
-from zigznote.store.models.delivery import DELIVERING, HELD, PENDING, TRIGGER_MANUAL
+from zigznote.store.models.delivery import DELIVERING, HELD, PENDING, TRIGGER_MANUAL, JobState
 from zigznote.timeutil import iso
 
 if TYPE_CHECKING:
@@ -180,3 +183,37 @@ def release(conn: sa.Connection, org_id: str, kind: str, *, now: datetime) -> in
             settings[HELD_KEY] = held
             write_settings(conn, org_id, settings, now=now)
     return int(result.rowcount or 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Handler state between attempts
+# ---------------------------------------------------------------------------------------------
+
+
+def read_job(conn: sa.Connection, job_id: str) -> tuple[str | None, dict[str, Any]] | None:
+    """``(target, state)`` of a job (state ``{}`` when none is stored); None if the row is gone."""
+    d, s = table_of(Delivery), table_of(JobState)
+    query = sa.select(d.c.target, s.c.state).select_from(d.outerjoin(s, s.c.delivery_id == d.c.id))
+    found = conn.execute(query.where(d.c.id == job_id)).first()
+    if found is None:
+        return None
+    state = found[1]
+    return found[0], dict(state) if isinstance(state, Mapping) else {}
+
+
+def save_state(conn: sa.Connection, job_id: str, claim_token: str, state: Mapping[str, Any], *, now: datetime) -> bool:
+    """Store a job's handler state, only while ``claim_token`` still holds the job's lease.
+
+    Returns False (nothing written) when the lease was lost (it expired and another claim
+    took the job, or it was held or deleted): the caller must then stop acting on the job,
+    since another worker may be running it. The job row is locked first (Postgres FOR UPDATE;
+    SQLite transactions hold the write lock), so writers of one job's state never interleave.
+    """
+    d, s = table_of(Delivery), table_of(JobState)
+    owned = sa.select(d.c.id).where(d.c.id == job_id, d.c.claim_token == claim_token, d.c.status == DELIVERING)
+    if conn.execute(owned.with_for_update()).first() is None:
+        return False
+    values = {"state": dict(state), "updated_at": now}
+    if not conn.execute(sa.update(s).where(s.c.delivery_id == job_id).values(**values)).rowcount:
+        conn.execute(sa.insert(s).values(delivery_id=job_id, **values))
+    return True

@@ -8,6 +8,9 @@
 - :mod:`.blocks`: :func:`~.blocks.summary_messages`, a meeting summary as Block Kit messages
   within Slack's limits (pure; the caller posts the first one and the rest as thread replies).
 
-Nothing here touches the database or the vault; the submodules import httpx, so this package
-imports none of them itself (``--help`` stays cheap).
+- :mod:`.handlers`: the ``slack.summary`` job (auto-send) run by the delivery worker, on top of
+  ``services.slack`` (the one module here that reaches the database, through the job's context).
+
+Nothing else here touches the database or the vault; the submodules import httpx, so this
+package imports none of them itself (``--help`` stays cheap).
 """

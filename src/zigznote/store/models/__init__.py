@@ -2,23 +2,45 @@
 
 from sqlalchemy import Table
 
+from zigznote.store.models.billing import (
+    BillingCustomer,
+    BillingPlan,
+    BillingPrice,
+    Invoice,
+    Payment,
+    PendingOperation,
+    ProviderEvent,
+    Refund,
+    Subscription,
+)
 from zigznote.store.models.delivery import Delivery, DeliveryAttempt
 from zigznote.store.models.event import Event
 from zigznote.store.models.health import EndpointEvent
 from zigznote.store.models.integration import IntegrationConnection
+from zigznote.store.models.link import IntegrationLink
 from zigznote.store.models.meeting import Meeting
 from zigznote.store.models.org import Organization
 from zigznote.store.models.webhook import Webhook
 
 __all__ = [
     "SECRET_FIELDS",
+    "BillingCustomer",
+    "BillingPlan",
+    "BillingPrice",
     "Delivery",
     "DeliveryAttempt",
     "EndpointEvent",
     "Event",
     "IntegrationConnection",
+    "IntegrationLink",
+    "Invoice",
     "Meeting",
     "Organization",
+    "Payment",
+    "PendingOperation",
+    "ProviderEvent",
+    "Refund",
+    "Subscription",
     "Webhook",
     "table_of",
 ]

@@ -102,3 +102,18 @@ class DeliveryAttempt(SQLModel, table=True):
     status_code: int | None = None
     error: str | None = text_column()
     response_excerpt: str | None = text_column()
+
+
+class JobState(SQLModel, table=True):
+    """What an integration job's handler keeps between the attempts of one job (Slack: the
+    ``ts`` of each message already posted, so a retry after a partial post sends only the
+    rest). One row per job, written only by the worker holding the job's claim
+    (``delivery/queue/jobs.save_state``); it goes with its job (ON DELETE CASCADE: retention
+    and organization deletes need not know about it). Webhook deliveries never have one, so
+    the delivery hot path never touches this table."""
+
+    __tablename__ = "job_state"
+
+    delivery_id: str = Field(primary_key=True, foreign_key="webhook_delivery.id", ondelete="CASCADE", max_length=40)
+    state: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False))
+    updated_at: datetime = updated_at()

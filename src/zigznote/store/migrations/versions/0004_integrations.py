@@ -1,5 +1,4 @@
-"""Integrations: one connection per (organization, provider) with its encrypted token set;
-``job_state``, what an integration job's handler keeps between attempts (Slack: messages posted).
+"""Integrations: one connection per (organization, provider) with its encrypted token set.
 
 Revision ID: 0004_integrations
 Revises: 0003_engine_second_pass
@@ -42,16 +41,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("org_id", "provider", name="uq_integration_connection_org_provider"),
     )
-    op.create_table(
-        "job_state",
-        sa.Column("delivery_id", sa.String(length=40), nullable=False),
-        sa.Column("state", sa.JSON(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["delivery_id"], ["webhook_delivery.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("delivery_id"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("job_state")
     op.drop_table("integration_connection")

@@ -1,0 +1,292 @@
+"""`zigznote billing customers …` and `billing subscriptions …`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from zigznote.cli._context import AppContext, get_app
+from zigznote.cli._output import Column
+from zigznote.cli.billing_common import (
+    AllOrgs,
+    Currency,
+    IntervalOpt,
+    PlanOpt,
+    Provider,
+    Quantity,
+    money_cell,
+    org_or_all,
+    show_notes,
+)
+
+customers_app = typer.Typer(
+    help="The organization's customer at the payment provider.", no_args_is_help=True, rich_markup_mode=None
+)
+subscriptions_app = typer.Typer(
+    help="The organization's subscription: create, change plan, cancel, resume, sync.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+CUSTOMER_COLUMNS: list[Column] = [
+    ("id", "id"),
+    ("org", "org"),
+    ("provider", "provider"),
+    ("provider_id", "provider ID"),
+    ("email", "email"),
+    ("name", "name"),
+    ("deleted", "deleted"),
+    ("synced_at", "synced"),
+]
+SUBSCRIPTION_FIELDS: list[Column] = [
+    ("id", "id"),
+    ("provider", "provider"),
+    ("provider_id", "provider ID"),
+    ("plan", "plan"),
+    ("amount", "price", money_cell),
+    ("interval", "every"),
+    ("quantity", "quantity"),
+    ("status", "status"),
+    ("current_period_start", "period start"),
+    ("current_period_end", "period end"),
+    ("cancel_at_period_end", "cancels at period end"),
+    ("canceled_at", "canceled"),
+    ("trial_end", "trial ends"),
+    ("latest_invoice", "latest invoice"),
+    ("synced_at", "synced"),
+]
+SUBSCRIPTION_COLUMNS: list[Column] = [
+    ("id", "id"),
+    ("provider_id", "provider ID"),
+    ("plan", "plan"),
+    ("amount", "price", money_cell),
+    ("status", "status"),
+    ("current_period_end", "period end"),
+    ("cancel_at_period_end", "cancels"),
+]
+
+
+def _sync_report(ctx: AppContext, data: dict[str, Any], what: str) -> None:
+    if ctx.out.json:
+        ctx.out.item(data)
+        return
+    changed = len(data["changed"]) + len(data.get("created", []))
+    ctx.out.success(f"checked {data['checked']} {what} at {data['provider']}: {changed} brought up to date")
+
+
+# -- customers --------------------------------------------------------------------------------------
+
+
+@customers_app.command("list")
+def customers_list(provider: Provider = None) -> None:
+    """List billing customers (the --org organization's, or every organization's).
+
+    Example: zigznote billing customers list
+    """
+    from zigznote.services import billing
+
+    ctx = get_app()
+    org = ctx.settings.org
+    rows = billing.list_customers(ctx.db(), org_ref=str(org) if org else None, provider=provider)
+    ctx.out.items(rows, CUSTOMER_COLUMNS, empty="no billing customers")
+
+
+@customers_app.command("show")
+def customers_show(provider: Provider = None) -> None:
+    """Show the organization's customer at the provider.
+
+    Example: zigznote --org acme billing customers show
+    """
+    from zigznote.services import billing
+
+    ctx = get_app()
+    org = ctx.org_ref()
+    ctx.out.item(billing.show_customer(ctx.db(), ctx.settings, org_ref=org, provider=provider), fields=CUSTOMER_COLUMNS)
+
+
+@customers_app.command("create")
+def customers_create(
+    email: Annotated[str | None, typer.Option("--email", help="Billing e-mail address (receipts, invoices).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Name on invoices (default: the organization's).")] = None,
+    provider: Provider = None,
+) -> None:
+    """Create the organization's customer at the provider.
+
+    Example: zigznote --org acme billing customers create --email billing@acme.example
+    """
+    from zigznote.services import billing
+
+    ctx = get_app()
+    org = ctx.org_ref()
+    data = billing.create_customer(ctx.db(), ctx.settings, org_ref=org, provider=provider, email=email, name=name)
+    if ctx.out.json:
+        ctx.out.item(data)
+        return
+    show_notes(ctx, data["notes"])
+    ctx.out.success(f"created {data['provider']} customer {data['provider_id']} ({data['id']}) for {data['org']}")
+
+
+@customers_app.command("sync")
+def customers_sync(all_orgs: AllOrgs = False, provider: Provider = None) -> None:
+    """Refresh the customer (or, with --all, every customer) from the provider.
+
+    Example: zigznote billing customers sync --all
+    """
+    from zigznote.services import billing
+
+    ctx = get_app()
+    org = org_or_all(ctx, all_orgs)
+    data = billing.sync_customers(ctx.db(), ctx.settings, org_ref=org, provider=provider)
+    _sync_report(ctx, data, "customers")
+
+
+# -- subscriptions ---------------------------------------------------------------------------------
+
+
+def _subscription(ctx: AppContext, data: dict[str, Any], done: str | None = None) -> None:
+    if ctx.out.json:
+        ctx.out.item(data)
+        return
+    show_notes(ctx, data.get("notes", []))
+    ctx.out.item(data, fields=SUBSCRIPTION_FIELDS)
+    if done:
+        ctx.out.success(done)
+
+
+@subscriptions_app.command("show")
+def subscriptions_show(provider: Provider = None) -> None:
+    """Show the organization's current subscription (as last synced).
+
+    Example: zigznote --org acme billing subscriptions show
+    """
+    from zigznote.services import billing
+
+    ctx = get_app()
+    org = ctx.org_ref()
+    _subscription(ctx, billing.show_subscription(ctx.db(), ctx.settings, org_ref=org, provider=provider))
+
+
+@subscriptions_app.command("create")
+def subscriptions_create(
+    plan: PlanOpt,
+    interval: IntervalOpt = "month",
+    currency: Currency = None,
+    quantity: Quantity = 1,
+    trial_days: Annotated[int | None, typer.Option("--trial-days", min=1, max=730, help="Free days first.")] = None,
+    provider: Provider = None,
+) -> None:
+    """Subscribe the organization's customer to a plan (charges its default payment method).
+
+    Example: zigznote --org acme billing subscriptions create --plan pro --interval month --currency USD
+    """
+    from zigznote.services import billing
+
+    ctx = get_app()
+    org = ctx.org_ref()
+    data = billing.create_subscription(
+        ctx.db(),
+        ctx.settings,
+        org_ref=org,
+        plan=plan,
+        interval=interval,
+        currency=currency,
+        quantity=quantity,
+        trial_days=trial_days,
+        provider=provider,
+    )
+    _subscription(ctx, data, f"subscribed to {plan}: {data['status']}")
+
+
+@subscriptions_app.command("change")
+def subscriptions_change(
+    plan: PlanOpt,
+    interval: Annotated[
+        str | None, typer.Option("--interval", metavar="INTERVAL", help="Default: the current one.")
+    ] = None,
+    currency: Currency = None,
+    proration: Annotated[
+        str,
+        typer.Option(
+            "--proration",
+            metavar="HOW",
+            help="create_prorations (credit/charge on the next invoice), always_invoice (at once) or none.",
+        ),
+    ] = "create_prorations",
+    quantity: Annotated[int | None, typer.Option("--quantity", min=1, max=10_000, help="New quantity.")] = None,
+    provider: Provider = None,
+) -> None:
+    """Move the subscription to another plan (or interval, currency, quantity).
+
+    Example: zigznote --org acme billing subscriptions change --plan team --proration always_invoice
+    """
+    from zigznote.services import billing
+
+    ctx = get_app()
+    org = ctx.org_ref()
+    data = billing.change_subscription(
+        ctx.db(),
+        ctx.settings,
+        org_ref=org,
+        plan=plan,
+        interval=interval,
+        currency=currency,
+        proration=proration,
+        quantity=quantity,
+        provider=provider,
+    )
+    _subscription(ctx, data, f"now on {plan}" if data["changed"] else f"already on {plan}: nothing sent")
+
+
+@subscriptions_app.command("cancel")
+def subscriptions_cancel(
+    now: Annotated[bool, typer.Option("--now", help="End it now instead of at the end of the period.")] = False,
+    provider: Provider = None,
+) -> None:
+    """Cancel the subscription at the end of its period (or at once with --now).
+
+    Example: zigznote --org acme billing subscriptions cancel
+    """
+    from zigznote.services import billing
+
+    ctx = get_app()
+    org = ctx.org_ref()
+    data = billing.cancel_subscription(ctx.db(), ctx.settings, org_ref=org, now=now, provider=provider)
+    done = "canceled now" if now else f"cancels at the end of the period ({data['current_period_end']})"
+    _subscription(ctx, data, done)
+
+
+@subscriptions_app.command("resume")
+def subscriptions_resume(provider: Provider = None) -> None:
+    """Withdraw a scheduled cancellation (or resume a paused subscription).
+
+    Example: zigznote --org acme billing subscriptions resume
+    """
+    from zigznote.services import billing
+
+    ctx = get_app()
+    org = ctx.org_ref()
+    data = billing.resume_subscription(ctx.db(), ctx.settings, org_ref=org, provider=provider)
+    _subscription(ctx, data, f"resumed: {data['status']}")
+
+
+@subscriptions_app.command("sync")
+def subscriptions_sync(all_orgs: AllOrgs = False, provider: Provider = None) -> None:
+    """Bring the subscriptions we store in line with the provider (new ones added, drift repaired).
+
+    Example: zigznote billing subscriptions sync --all
+    """
+    from zigznote.services import billing
+
+    ctx = get_app()
+    org = org_or_all(ctx, all_orgs)
+    data = billing.sync_subscriptions(ctx.db(), ctx.settings, org_ref=org, provider=provider)
+    _sync_report(ctx, data, "subscriptions")
+    if not ctx.out.json and data["subscriptions"]:
+        ctx.out.items(data["subscriptions"], SUBSCRIPTION_COLUMNS)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``customers`` and ``subscriptions`` groups to ``billing``."""
+    app.add_typer(customers_app, name="customers")
+    app.add_typer(subscriptions_app, name="subscriptions")

@@ -1,0 +1,145 @@
+"""Billing customers: one per organization and provider (``billing customers …``)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import col, select
+
+from zigznote.billing.types import Customer, CustomerInput
+from zigznote.errors import Conflict, InvalidInput, NotFound
+from zigznote.services.billing import ops
+from zigznote.services.billing._common import (
+    customer_of,
+    open_provider,
+    org_of,
+    provider_name,
+    require_customer,
+)
+from zigznote.services.billing.records import customer_json, upsert_customer
+from zigznote.store.models import BillingCustomer, Organization
+
+if TYPE_CHECKING:
+    from zigznote.config import Settings
+    from zigznote.store.engine import Database
+
+__all__ = ["create_customer", "list_customers", "show_customer", "sync_customers"]
+
+# Deliberately loose (providers check addresses themselves): one @, no spaces or controls.
+_EMAIL_RE = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}")
+
+
+def list_customers(db: Database, *, org_ref: str | None = None, provider: str | None = None) -> list[dict[str, Any]]:
+    """Every billing customer (of one organization with ``org_ref``; of one provider with
+    ``provider``), by organization slug. Local rows; ``customers sync`` refreshes them."""
+    with db.session() as session:
+        query = select(BillingCustomer, Organization.slug).join(
+            Organization, col(Organization.id) == col(BillingCustomer.org_id)
+        )
+        if org_ref is not None:
+            query = query.where(BillingCustomer.org_id == org_of(session, org_ref).id)
+        if provider is not None:
+            query = query.where(BillingCustomer.provider == provider)
+        rows = session.exec(query.order_by(Organization.slug, BillingCustomer.provider)).all()
+        return [customer_json(row, org_slug=slug) for row, slug in rows]
+
+
+def show_customer(db: Database, settings: Settings, *, org_ref: str, provider: str | None = None) -> dict[str, Any]:
+    """The organization's customer at the provider (local row). NotFound (3) without one."""
+    name = provider_name(settings, provider)
+    with db.session() as session:
+        org = org_of(session, org_ref)
+        return customer_json(require_customer(session, org, name), org_slug=org.slug)
+
+
+def _email(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not _EMAIL_RE.fullmatch(value):
+        raise InvalidInput(f"invalid email address {value!r}", code="invalid_email")
+    return value
+
+
+def create_customer(
+    db: Database,
+    settings: Settings,
+    *,
+    org_ref: str,
+    provider: str | None = None,
+    email: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Create the organization's customer at the provider (name defaults to the organization's)
+    and store it. The customer carries ``metadata.zigznote_org`` = the organization ID.
+
+    Idempotent through a pending operation scoped to the organization: a retry after a lost
+    answer sends the same key and parameters. Raises InvalidInput (bad email or name, exit 2),
+    NotFound (organization, 3), Conflict ``customer_exists`` (4), ProviderError (5),
+    ConfigError (keys missing, 6). Returns the customer JSON plus ``notes``."""
+    provider = provider_name(settings, provider)
+    email = _email(email)
+    if name is not None and (not name.strip() or len(name) > 200 or any(ord(c) < 32 for c in name)):
+        raise InvalidInput("a customer name is one line of 1-200 characters", code="invalid_name")
+    with db.session() as session:
+        org = org_of(session, org_ref)
+        existing = customer_of(session, org.id, provider)
+        if existing is not None:
+            raise Conflict(
+                f"organization {org.slug!r} already has a {provider} customer ({existing.provider_customer_id})",
+                hint="`billing customers show` shows it; `billing customers sync` refreshes it",
+                code="customer_exists",
+            )
+        request = CustomerInput(email=email, name=(name or org.name).strip(), metadata={"zigznote_org": org.id})
+        org_id, slug = org.id, org.slug
+    with open_provider(settings, provider) as client:
+        outcome = ops.run(
+            db,
+            provider=provider,
+            operation="customer.create",
+            scope=org_id,
+            params=ops.freeze(request),
+            call=lambda params, key: client.create_customer(ops.thaw(CustomerInput, params), idempotency_key=key),
+            result_id=lambda customer: customer.id,
+            record=lambda session, customer: customer_json(
+                upsert_customer(session, provider, customer, org_id=org_id), org_slug=slug
+            ),
+            org_id=org_id,
+        )
+    return {**outcome.value, "notes": outcome.notes("customer create")}
+
+
+def sync_customers(
+    db: Database, settings: Settings, *, org_ref: str | None = None, provider: str | None = None
+) -> dict[str, Any]:
+    """Refresh customers from the provider: the organization's (``org_ref``) or every one we
+    know at it. Returns ``{"provider", "checked", "changed": [customer JSON…], "customers": [...]}``
+    where ``changed`` lists rows whose email, name or deleted flag differed."""
+    provider = provider_name(settings, provider)
+    with db.session() as session:
+        query = select(BillingCustomer).where(BillingCustomer.provider == provider)
+        if org_ref is not None:
+            org = org_of(session, org_ref)
+            require_customer(session, org, provider)
+            query = query.where(BillingCustomer.org_id == org.id)
+        rows = session.exec(query.order_by(BillingCustomer.id)).all()
+        known = [(r.id, r.org_id, r.provider_customer_id, (r.email, r.name, r.deleted)) for r in rows]
+    fetched: list[tuple[str, Customer]] = []
+    with open_provider(settings, provider) as client:
+        for _id, org_id, provider_id, _before in known:
+            try:
+                customer = client.get_customer(provider_id)
+            except NotFound:  # gone at the provider altogether: what a deleted stub would say
+                customer = Customer(id=provider_id, deleted=True)
+            fetched.append((org_id, customer))
+    changed, result = [], []
+    with db.session() as session:
+        slugs = dict(session.exec(select(Organization.id, Organization.slug)).all())
+        for (_id, _org, _pid, before), (org_id, customer) in zip(known, fetched, strict=True):
+            row = upsert_customer(session, provider, customer, org_id=org_id)
+            data = customer_json(row, org_slug=slugs.get(org_id))
+            result.append(data)
+            if (row.email, row.name, row.deleted) != before:
+                changed.append(data)
+    return {"provider": provider, "checked": len(result), "changed": changed, "customers": result}

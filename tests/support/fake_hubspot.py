@@ -1,0 +1,376 @@
+"""A fake HubSpot on loopback: the OAuth authorize page, the dated OAuth token endpoints and the
+CRM endpoints zigznote calls, with state (contacts, meetings, tasks, owners, tokens).
+
+A real HTTP server (``http.server``, one thread per request) on ``127.0.0.1`` and an ephemeral
+port, in a background thread. Code under test, a headless browser or another process reaches it
+over HTTP exactly as it would reach HubSpot, through the configurable endpoints
+(``fake.env()``: ``HUBSPOT_API_BASE``, ``HUBSPOT_API_VERSION``, ``HUBSPOT_OAUTH_AUTHORIZE_URL``,
+client id/secret).
+
+    with FakeHubSpot() as fake:                       # or the ``fake_hubspot`` fixture
+        for name, value in fake.env(redirect_uri="http://localhost:8765/callback").items():
+            monkeypatch.setenv(name, value)
+        fake.add_contact("ada@example.com", "Ada", "Lovelace")
+        ...                                           # run the code under test
+        assert len(fake.objects["meetings"]) == 1
+
+Endpoints (behaviour and shapes from HubSpot's documentation; see ``fake_hubspot_api``):
+
+- ``GET /oauth/authorize``: ``client_id`` (ours), ``redirect_uri`` (in ``redirect_uris`` when set;
+  ``http`` only for ``localhost``; IP literals refused, as HubSpot does), ``scope`` (space
+  separated), ``state``; then per ``fake.authorize`` (``"approve"``/``"deny"``) a 302 to
+  ``redirect_uri?code=…&state=…`` or ``?error=access_denied&…``. A ``code_challenge`` (S256) is
+  remembered and its verifier required at the exchange.
+- ``POST /oauth/{version}/token``, ``…/token/introspect``, ``…/token/revoke``: form bodies with
+  ``client_id``/``client_secret`` (credentials in the query string are refused); codes are
+  single-use and bound to the redirect URI; ``rotation`` (default on) spends a refresh token when
+  used; errors are RFC 6749 ``error``/``error_description`` (400 ``invalid_grant``, 401
+  ``invalid_client``). The old ``/oauth/v1/…`` paths answer 404 (shut off).
+- ``GET /account-info/{version}/details``, ``GET /crm/owners/{version}`` (paged),
+  ``POST /crm/objects/{version}/{type}/search`` (``EQ``, ``IN``, ``CONTAINS_TOKEN``, ``query``;
+  the documented filter and page limits enforced; ``search_delay`` hides fresh writes),
+  ``…/batch/create`` and ``…/batch/update`` (≤ 100 inputs; per-item results and errors with the
+  ``objectWriteTraceId``, 207 when any failed; ``whole_batch_rejects`` turns one bad input into a
+  400 for the whole batch). Any path with another version than ``versions``: 404.
+- Bearer tokens: unknown or revoked → 401 ``INVALID_AUTHENTICATION``, past expiry → 401
+  ``EXPIRED_AUTHENTICATION``, missing scope → 403 ``MISSING_SCOPES``.
+
+Knobs (constructor arguments and attributes): ``client_id``, ``client_secret``,
+``redirect_uris``, ``hub_id``, ``hub_domain``, ``versions``, ``rotation``, ``expires_in``,
+``grant_scopes``, ``authorize``, ``search_delay``, ``whole_batch_rejects``, ``clock``.
+Scripted failures: ``fake.fail("batch_create", status=429, body=…, retry_after=1)`` answers the
+next call of that endpoint so; ``fake.reject("tasks", lambda item: …)`` refuses matching batch
+inputs (one 207 error each) ``times`` times.
+Records: ``fake.requests``, ``fake.calls(name, object_type=None)``, ``fake.objects`` (type → id →
+:class:`CrmObject`), ``fake.updates``, ``fake.revoked``.
+Helpers: ``install()`` (tokens as a finished OAuth flow leaves them), ``service_key()``,
+``add_contact``, ``add_owner``, ``expire_access_tokens()``, ``revoke_all()``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from tests.support.fake_hubspot_api import ENDPOINTS, CrmObject, HubRequest, Reply, Token, hub_error
+from tests.support.fake_hubspot_oauth import OAUTH_ENDPOINTS, authorize
+
+__all__ = ["CrmObject", "FakeHubSpot", "HubRequest", "fake_hubspot"]
+
+DEFAULT_SCOPES = ("oauth", "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.owners.read")
+_CRM_RE = re.compile(
+    r"^/crm/objects/(?P<version>[^/]+)/(?P<type>[a-z0-9_-]+)/(?P<op>search|batch/create|batch/update)$"
+)
+_OAUTH_RE = re.compile(r"^/oauth/(?P<version>[^/]+)/token(?P<op>/introspect|/revoke)?$")
+
+
+class FakeHubSpot:
+    """The fake server; see the module docstring. Thread-safe: every request is handled under
+    one lock."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str = "5f7e6d5c-4b3a-2910-8f7e-6d5c4b3a2910",
+        client_secret: str = "fake-hubspot-secret-0123456789abcdef",
+        redirect_uris: Sequence[str] | None = None,
+        hub_id: str = "62515",
+        hub_domain: str = "fake-portal.hubspot.com",
+        versions: Sequence[str] = ("2026-09", "2026-03"),
+        rotation: bool = True,
+        expires_in: int = 1800,
+        grant_scopes: Sequence[str] | None = None,
+        authorize: Literal["approve", "deny"] = "approve",
+        search_delay: float = 0.0,
+        whole_batch_rejects: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client_id, self.client_secret = client_id, client_secret
+        self.redirect_uris = list(redirect_uris) if redirect_uris is not None else None
+        self.hub_id, self.hub_domain, self.versions = hub_id, hub_domain, tuple(versions)
+        self.app_id, self.user_id, self.user_email = "456789", "123456", "installer@example.com"
+        self.rotation, self.expires_in = rotation, expires_in
+        self.grant_scopes = list(grant_scopes) if grant_scopes is not None else None
+        self.authorize: Literal["approve", "deny"] = authorize
+        self.search_delay, self.whole_batch_rejects, self.clock = search_delay, whole_batch_rejects, clock
+        self.lock = threading.RLock()
+        self.requests: list[HubRequest] = []
+        # code → (redirect_uri, scopes, issued at, PKCE challenge or None)
+        self.codes: dict[str, tuple[str, tuple[str, ...], float, str | None]] = {}
+        self.access_tokens: dict[str, Token] = {}
+        self.refresh_tokens: dict[str, tuple[str, ...] | None] = {}  # → scopes; None once spent or revoked
+        self.revoked: list[str] = []
+        self.objects: dict[str, dict[str, CrmObject]] = {"contacts": {}, "meetings": {}, "tasks": {}}
+        self.updates: list[tuple[str, str]] = []
+        self.owners: list[dict[str, Any]] = []
+        self._ids = itertools.count(1001)
+        self._fails: dict[str, deque[Reply]] = {}
+        self._rejects: list[list[Any]] = []  # [object_type, predicate, times left, message]
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> FakeHubSpot:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> FakeHubSpot:
+        """Binds 127.0.0.1 on a free port and serves in a daemon thread; returns self."""
+        if self._server is None:
+            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+            self._server.daemon_threads = True
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-hubspot", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops serving and closes the listening socket (idempotent)."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>`` (``HUBSPOT_API_BASE``)."""
+        assert self._server is not None, "FakeHubSpot is not started"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def authorize_url(self) -> str:
+        """``HUBSPOT_OAUTH_AUTHORIZE_URL`` for this fake."""
+        return f"{self.url}/oauth/authorize"
+
+    def env(self, *, redirect_uri: str | None = None) -> dict[str, str]:
+        """The ``HUBSPOT_*`` settings that point zigznote at this fake."""
+        values = {
+            "HUBSPOT_CLIENT_ID": self.client_id,
+            "HUBSPOT_CLIENT_SECRET": self.client_secret,
+            "HUBSPOT_API_BASE": self.url,
+            "HUBSPOT_API_VERSION": self.versions[0],
+            "HUBSPOT_OAUTH_AUTHORIZE_URL": self.authorize_url,
+        }
+        if redirect_uri is not None:
+            values["HUBSPOT_REDIRECT_URI"] = redirect_uri
+        return values
+
+    # ------------------------------------------------------------------ knobs, data and records
+
+    def fail(
+        self, name: str, *, status: int, body: Mapping[str, Any], retry_after: float | None = None, times: int = 1
+    ) -> None:
+        """Answer the next ``times`` calls of endpoint ``name`` with ``status`` and ``body``
+        (and ``Retry-After`` when given), before any other check."""
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+        with self.lock:
+            self._fails.setdefault(name, deque()).extend(Reply(dict(body), status, headers) for _ in range(times))
+
+    def reject(
+        self, object_type: str, match: Callable[[Mapping[str, Any]], bool], *, times: int = 1, message: str = ""
+    ) -> None:
+        """Refuse the next ``times`` batch inputs of ``object_type`` for which ``match(input)`` is
+        true, each with its own 207 error (``VALIDATION_ERROR``)."""
+        with self.lock:
+            self._rejects.append([object_type, match, times, message or "Property values were not valid"])
+
+    def rejection(self, object_type: str, item: Mapping[str, Any]) -> str | None:
+        """The scripted rejection of one input (lock held), or None."""
+        for entry in self._rejects:
+            if entry[0] == object_type and entry[2] > 0 and entry[1](item):
+                entry[2] -= 1
+                return str(entry[3])
+        return None
+
+    def calls(self, name: str, object_type: str | None = None) -> list[HubRequest]:
+        """Recorded requests of one endpoint (and object type)."""
+        with self.lock:
+            return [r for r in self.requests if r.name == name and object_type in (None, r.object_type)]
+
+    def mint(self, scopes: tuple[str, ...], *, refresh: str | None = None) -> dict[str, Any]:
+        """New tokens; the token-endpoint success body (lock held by callers inside requests)."""
+        access = f"CJ{secrets.token_urlsafe(48)}"
+        self.access_tokens[access] = Token(scopes, self.clock() + self.expires_in)
+        if refresh is None:
+            refresh = f"na1-{secrets.token_hex(4)}-{secrets.token_hex(4)}-{secrets.token_hex(12)}"
+            self.refresh_tokens[refresh] = scopes
+        return {
+            "access_token": access, "refresh_token": refresh, "expires_in": self.expires_in,
+            "token_type": "bearer", "token_use": "access_token", "hub_id": int(self.hub_id),
+            "scopes": list(scopes), "user_id": int(self.user_id),
+        }  # fmt: skip
+
+    def install(self, scopes: Sequence[str] = DEFAULT_SCOPES) -> dict[str, Any]:
+        """Tokens as a finished OAuth flow leaves them (the token-endpoint body)."""
+        with self.lock:
+            return self.mint(tuple(scopes))
+
+    def service_key(self, scopes: Sequence[str] = DEFAULT_SCOPES) -> str:
+        """A static token (service key): never expires, never refreshed."""
+        with self.lock:
+            key = f"pat-na1-{secrets.token_hex(16)}"
+            self.access_tokens[key] = Token(tuple(scopes), None)
+            return key
+
+    def new_object(self, object_type: str, properties: dict[str, str], links: list[tuple[str, int]]) -> CrmObject:
+        """Store a new object with the next ID (lock held)."""
+        now = self.clock()
+        obj = CrmObject(str(next(self._ids)), dict(properties), list(links), now, now)
+        self.objects.setdefault(object_type, {})[obj.id] = obj
+        return obj
+
+    def add_contact(
+        self, email: str, firstname: str = "", lastname: str = "", company: str = "", additional: Sequence[str] = ()
+    ) -> str:
+        """A contact that existed before the test (visible to search at once); its ID."""
+        props = {"email": email.lower(), "firstname": firstname, "lastname": lastname, "company": company}
+        if additional:
+            props["hs_additional_emails"] = ";".join(additional)
+        with self.lock:
+            obj = self.new_object("contacts", {k: v for k, v in props.items() if v}, [])
+            obj.created_at = obj.updated_at = self.clock() - 3600
+            return obj.id
+
+    def add_owner(self, email: str, first: str = "", last: str = "") -> str:
+        """A HubSpot owner (a user who can own records); its owner ID."""
+        with self.lock:
+            owner_id = str(41_000_000 + len(self.owners))
+            self.owners.append(
+                {"id": owner_id, "email": email, "type": "PERSON", "firstName": first, "lastName": last,
+                 "userId": 9_000_000 + len(self.owners), "archived": False}
+            )  # fmt: skip
+            return owner_id
+
+    def expire_access_tokens(self) -> None:
+        """Every OAuth access token issued so far is past its expiry from now on."""
+        with self.lock:
+            for info in self.access_tokens.values():
+                if info.expires_at is not None:
+                    info.expires_at = self.clock() - 1
+
+    def revoke_all(self) -> None:
+        """Revokes every access and refresh token (what uninstalling the app does)."""
+        with self.lock:
+            for info in self.access_tokens.values():
+                info.revoked = True
+            self.refresh_tokens = dict.fromkeys(self.refresh_tokens)
+
+    def valid_refresh_tokens(self) -> list[str]:
+        with self.lock:
+            return [t for t, scopes in self.refresh_tokens.items() if scopes is not None]
+
+    # ------------------------------------------------------------------ dispatch
+
+    def handle(self, req: HubRequest) -> Reply:
+        """Records ``req`` and computes the answer."""
+        with self.lock:
+            self.requests.append(req)
+            queued = self._fails.get(req.name)
+            if queued:
+                return queued.popleft()
+            try:
+                if req.name == "authorize":
+                    return authorize(self, req)
+                endpoint = ENDPOINTS.get(req.name) or OAUTH_ENDPOINTS.get(req.name)
+                if req.version not in self.versions or endpoint is None:
+                    raise hub_error(404, "OBJECT_NOT_FOUND", f"no such endpoint: {req.http_method} {req.path}")
+                status, body = endpoint(self, req)
+                return Reply(body, status)
+            except Reply as reply:
+                return reply
+
+
+def _route(method: str, path: str) -> tuple[str, str | None, str | None]:
+    """``(endpoint name, object type, version)`` of a request path."""
+    if method == "GET" and path == "/oauth/authorize":
+        return "authorize", None, None
+    if found := _OAUTH_RE.match(path):
+        op = {None: "token", "/introspect": "introspect", "/revoke": "revoke"}[found["op"]]
+        return (op if method == "POST" else "unknown"), None, found["version"]
+    if found := _CRM_RE.match(path):
+        op = {"search": "search", "batch/create": "batch_create", "batch/update": "batch_update"}[found["op"]]
+        return (op if method == "POST" else "unknown"), found["type"], found["version"]
+    if found := re.match(r"^/crm/owners/(?P<version>[^/]+)/?$", path):
+        return ("owners" if method == "GET" else "unknown"), None, found["version"]
+    if found := re.match(r"^/account-info/(?P<version>[^/]+)/details$", path):
+        return ("account" if method == "GET" else "unknown"), None, found["version"]
+    return "unknown", None, None
+
+
+def _parse(handler: BaseHTTPRequestHandler) -> HubRequest:
+    split = urlsplit(handler.path)
+    length = int(handler.headers.get("Content-Length") or 0)
+    raw = handler.rfile.read(length) if length else b""
+    query = dict(parse_qsl(split.query, keep_blank_values=True))
+    ctype = (handler.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    form: dict[str, str] = {}
+    body: Any = None
+    if ctype == "application/json" and raw:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+    elif raw:
+        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    headers = {k.lower(): v for k, v in handler.headers.items()}
+    auth = headers.get("authorization", "")
+    token = auth[7:] if auth[:7].lower() == "bearer " else None
+    name, object_type, version = _route(handler.command, split.path)
+    return HubRequest(handler.command, split.path, name, object_type, version, query, form, body, headers, token)
+
+
+def _handler_for(fake: FakeHubSpot) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # fake.requests is the record
+
+        def _serve(self) -> None:
+            reply = fake.handle(_parse(self))
+            self.send_response(reply.status)
+            if "_location" in reply.body:
+                data, ctype = b"", "text/plain"
+                self.send_header("Location", reply.body["_location"])
+            elif "_html" in reply.body:
+                data, ctype = reply.body["_html"].encode(), "text/html; charset=utf-8"
+            elif reply.body.get("_empty"):
+                data, ctype = b"", "text/plain"
+            else:
+                data, ctype = json.dumps(reply.body).encode(), "application/json;charset=utf-8"
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _serve
+
+    return Handler
+
+
+@pytest.fixture
+def fake_hubspot() -> Iterator[FakeHubSpot]:
+    """A started :class:`FakeHubSpot` with the default knobs (change them as attributes)."""
+    with FakeHubSpot() as fake:
+        yield fake
