@@ -1,8 +1,9 @@
 """Every setting zigznote reads: its name, environment variables, default and parser.
 
 ``config.py`` resolves them (flag > environment > config file > default); this module only
-describes them, so adding a setting is adding one :class:`Field` here. Light on imports on
-purpose, like ``config.py``: the CLI builds the settings on every invocation.
+describes them, so adding a setting is adding one :class:`Field` here (billing's live in
+:mod:`zigznote.config_billing`). Light on imports on purpose, like ``config.py``: the CLI builds
+the settings on every invocation.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from zigznote.config_billing import billing_fields
 from zigznote.errors import InvalidInput
 
 APP_NAME = "zigznote"
@@ -137,27 +139,6 @@ def _api_version(text: str) -> str:
     value = text.strip()
     if not _API_VERSION_RE.fullmatch(value):
         raise InvalidInput(f"expected an API version such as 2026-03 (YYYY-MM), got {text!r}")
-    return value
-
-
-def _webhook_secrets(text: str) -> str:
-    """One webhook signing secret, or a comma list of them during a rotation; normalised
-    without spaces. Each is printable ASCII (it is an HMAC key typed from a dashboard)."""
-    secrets = [s.strip() for s in text.split(",") if s.strip()]
-    if not secrets or any(not _CREDENTIAL_RE.fullmatch(s) for s in secrets):
-        # Never echo the value: it is a secret.
-        raise InvalidInput("expected one signing secret (whsec_…) or a comma list of them, printable ASCII")
-    return ",".join(dict.fromkeys(secrets))
-
-
-_PROVIDER_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
-
-
-def _provider_name(text: str) -> str:
-    """A payment provider's registry name (``stripe``); whether it exists is checked on use."""
-    value = text.strip().lower()
-    if not _PROVIDER_RE.fullmatch(value):
-        raise InvalidInput(f"expected a provider name such as stripe, got {text!r}")
     return value
 
 
@@ -379,71 +360,7 @@ FIELDS: tuple[Field, ...] = (
         help="scopes `hubspot connect` asks for (comma list)",
         example=HUBSPOT_DEFAULT_SCOPES,
     ),
-    # Billing (issue 11): the seed's STRIPE_* names. The API base is a setting so operators and
-    # tests can point zigznote at stripe-mock, a proxy or a local fake (DESIGN.md).
-    Field(
-        "stripe_secret_key",
-        ("STRIPE_SECRET_KEY",),
-        lambda env: None,
-        _credential,
-        secret=True,
-        help="Stripe secret API key (sk_live_… / sk_test_…, or a restricted rk_… key)",
-    ),
-    Field(
-        "stripe_publishable_key",
-        ("STRIPE_PUBLISHABLE_KEY",),
-        lambda env: None,
-        _credential,
-        help="Stripe publishable key (pk_…) for the browser side; no zigznote command sends it",
-        example="pk_test_51H…",
-    ),
-    Field(
-        "stripe_webhook_secret",
-        ("STRIPE_WEBHOOK_SECRET",),
-        lambda env: None,
-        _webhook_secrets,
-        secret=True,
-        help="Stripe webhook signing secret(s) (whsec_…); a comma list while rotating",
-    ),
-    Field(
-        "stripe_api_base",
-        ("STRIPE_API_BASE",),
-        lambda env: "https://api.stripe.com",
-        _url,
-        help="Stripe API base (stripe-mock, a proxy or a fake); requests go to {base}/v1/…",
-        example="https://api.stripe.com",
-    ),
-    Field(
-        "billing_provider",
-        ("ZIGZNOTE_BILLING_PROVIDER",),
-        lambda env: "stripe",
-        _provider_name,
-        help="payment provider `billing` commands use unless --provider says otherwise",
-        example="stripe",
-    ),
-    Field(
-        "plans_file",
-        ("ZIGZNOTE_PLANS_FILE",),
-        lambda env: None,
-        help="the plan catalog (plans.toml) `billing plans` and `billing checkout` read",
-        example="/etc/zigznote/plans.toml",
-    ),
-    Field(
-        "billing_success_url",
-        ("ZIGZNOTE_BILLING_SUCCESS_URL",),
-        lambda env: None,
-        _url,
-        help="where a hosted checkout sends the customer after paying (`billing checkout --success-url`)",
-        example="https://app.example.com/billing/done",
-    ),
-    Field(
-        "billing_cancel_url",
-        ("ZIGZNOTE_BILLING_CANCEL_URL",),
-        lambda env: None,
-        _url,
-        help="where a hosted checkout sends the customer who turns back (`billing checkout --cancel-url`)",
-        example="https://app.example.com/billing",
-    ),
+    *billing_fields(),
     Field(
         "tls_cert",
         ("ZIGZNOTE_TLS_CERT",),

@@ -236,6 +236,6 @@ def test_a_whole_batch_refusal_is_split_until_the_bad_task_is_alone(
     assert ran.error == {
         "code": "sync_incomplete",
         "message": "1 of 6 item(s) could not be synced to HubSpot",
-        "hint": "see the errors above; run `zigznote --org acme hubspot sync m-100` again to complete only what is "
-        "missing",
+        "hint": "the items marked failed give HubSpot's reason; run `zigznote --org acme hubspot sync m-100` again "
+        "to complete only what is missing",
     }

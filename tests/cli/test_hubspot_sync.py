@@ -288,7 +288,10 @@ def test_human_output_lists_each_item_and_the_error(
     assert f"meeting {import_meeting(cli)} → HubSpot portal {HUB_ID}" in ran.stdout
     assert "Book the venue" in ran.stdout and "venue refused" in ran.stdout
     assert "error: 1 of 6 item(s) could not be synced to HubSpot" in ran.stderr
-    assert "hint: see the errors above; run `zigznote --org acme hubspot sync m-100` again" in ran.stderr
+    assert (
+        "hint: the items marked failed give HubSpot's reason; run `zigznote --org acme hubspot sync m-100` again"
+        in ran.stderr
+    )
 
 
 def test_a_task_deleted_in_hubspot_is_created_again(

@@ -148,11 +148,13 @@ def _pick_product(slug: str, products: list[Plan]) -> Plan | None:
     return max(products, key=lambda p: (p.created is not None, p.created or 0, p.id), default=None)
 
 
-def _product_changes(plan: CatalogPlan, product: Plan, compare_features: bool) -> tuple[ProductUpdate, tuple[str, ...]]:
+def _product_changes(
+    plan: CatalogPlan, product: Plan, compare_features: bool, compare_descriptions: bool = True
+) -> tuple[ProductUpdate, tuple[str, ...]]:
     changed: dict[str, Any] = {}
     if product.name != plan.name:
         changed["name"] = plan.name
-    if (product.description or None) != plan.description:
+    if compare_descriptions and (product.description or None) != plan.description:
         changed["description"] = plan.description or ""
     if compare_features and tuple(product.features) != plan.features:
         changed["features"] = plan.features
@@ -170,7 +172,8 @@ def plan_sync(
 ) -> list[Action]:
     """The actions that make ``existing`` match ``desired``, for ``provider`` (prices restricted
     to other providers are left out; ``None``: every price). Features are compared only when
-    ``capabilities.product_features`` (or no capabilities given).
+    ``capabilities.product_features``, descriptions only when ``capabilities.product_descriptions``
+    (both when no capabilities are given).
 
     Per plan, in file order: the product (create, update or unchanged), then per desired price
     either unchanged (an active price with the same currency, interval, count and amount) or a
@@ -180,6 +183,7 @@ def plan_sync(
     Pure; raises Conflict (``catalog_ambiguous``) when two active products carry one slug.
     """
     compare_features = capabilities.product_features if capabilities is not None else True
+    compare_descriptions = capabilities.product_descriptions if capabilities is not None else True
     ours: dict[str, list[Plan]] = {}
     for found in existing.products:
         if found.slug is not None:
@@ -199,7 +203,7 @@ def plan_sync(
             )
             actions.extend(_price_action(ActionKind.CREATE_PRICE, plan.slug, "new price", p) for p in wanted)
             continue
-        changes, fields = _product_changes(plan, product, compare_features)
+        changes, fields = _product_changes(plan, product, compare_features, compare_descriptions)
         if fields:
             reason = "reactivate" if fields == ("active",) else f"{', '.join(fields)} changed"
             actions.append(

@@ -1,6 +1,6 @@
 """`zigznote billing`: payment providers, the plan catalog, customers, subscriptions, checkout,
 payments, refunds and invoices. ``billing_accounts.py`` adds customers and subscriptions,
-``billing_payments.py`` payments and invoices."""
+``billing_payments.py`` payments and invoices, ``billing_events.py`` inbound events and ``serve``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zigznote.cli import billing_accounts, billing_payments
+from zigznote.cli import billing_accounts, billing_events, billing_payments
 from zigznote.cli._context import get_app
 from zigznote.cli._output import Column
 from zigznote.cli.billing_common import (
@@ -25,7 +25,8 @@ from zigznote.cli.billing_common import (
 )
 
 app = typer.Typer(
-    help="Billing: providers, plans (plans.toml), customers, subscriptions, checkout, payments, invoices.",
+    help="Billing: providers, plans (plans.toml), customers, subscriptions, checkout, payments, invoices, "
+    "inbound provider events.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -234,3 +235,4 @@ def checkout(
 
 billing_accounts.register(app)
 billing_payments.register(app)
+billing_events.register(app)

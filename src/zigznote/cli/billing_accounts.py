@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -67,12 +70,32 @@ SUBSCRIPTION_COLUMNS: list[Column] = [
 ]
 
 
-def _sync_report(ctx: AppContext, data: dict[str, Any], what: str) -> None:
+@contextmanager
+def _progress(ctx: AppContext, what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr while a sync fetches, when stderr is a terminal (cron: none)."""
+    if ctx.out.json or ctx.out.quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn(f"checking {what}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=ctx.out.err_console, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _sync_report(ctx: AppContext, data: dict[str, Any], what: str) -> bool:
+    """The sync's result: the JSON document with --json, and also (one line) when stdout is
+    not a terminal (cron, a pipe); a line on stderr for people. True when stdout took JSON."""
     if ctx.out.json:
         ctx.out.item(data)
-        return
+        return True
     changed = len(data["changed"]) + len(data.get("created", []))
     ctx.out.success(f"checked {data['checked']} {what} at {data['provider']}: {changed} brought up to date")
+    if not sys.stdout.isatty():
+        ctx.out.line(data)
+        return True
+    return False
 
 
 # -- customers --------------------------------------------------------------------------------------
@@ -131,13 +154,16 @@ def customers_create(
 def customers_sync(all_orgs: AllOrgs = False, provider: Provider = None) -> None:
     """Refresh the customer (or, with --all, every customer) from the provider.
 
+    For cron: a progress bar on a terminal; the JSON summary on stdout otherwise.
+
     Example: zigznote billing customers sync --all
     """
     from zigznote.services import billing
 
     ctx = get_app()
     org = org_or_all(ctx, all_orgs)
-    data = billing.sync_customers(ctx.db(), ctx.settings, org_ref=org, provider=provider)
+    with _progress(ctx, "customers") as progress:
+        data = billing.sync_customers(ctx.db(), ctx.settings, org_ref=org, provider=provider, progress=progress)
     _sync_report(ctx, data, "customers")
 
 
@@ -274,15 +300,17 @@ def subscriptions_resume(provider: Provider = None) -> None:
 def subscriptions_sync(all_orgs: AllOrgs = False, provider: Provider = None) -> None:
     """Bring the subscriptions we store in line with the provider (new ones added, drift repaired).
 
+    For cron: a progress bar on a terminal; the JSON summary on stdout otherwise.
+
     Example: zigznote billing subscriptions sync --all
     """
     from zigznote.services import billing
 
     ctx = get_app()
     org = org_or_all(ctx, all_orgs)
-    data = billing.sync_subscriptions(ctx.db(), ctx.settings, org_ref=org, provider=provider)
-    _sync_report(ctx, data, "subscriptions")
-    if not ctx.out.json and data["subscriptions"]:
+    with _progress(ctx, "subscriptions") as progress:
+        data = billing.sync_subscriptions(ctx.db(), ctx.settings, org_ref=org, provider=provider, progress=progress)
+    if not _sync_report(ctx, data, "subscriptions") and data["subscriptions"]:
         ctx.out.items(data["subscriptions"], SUBSCRIPTION_COLUMNS)
 
 

@@ -57,9 +57,18 @@ def _say(line: str) -> None:
 
 
 def _read_pasted(prompt: str) -> str:
+    """The pasted redirect URL (one line of stdin), the prompt on stderr. The line the prompt
+    opened is always ended, so what follows (the result, an error, "interrupted") starts a line."""
     sys.stderr.write(prompt)
     sys.stderr.flush()
-    return sys.stdin.readline(20_000)
+    try:
+        pasted = sys.stdin.readline(20_000)
+    except KeyboardInterrupt:  # Ctrl-C at the prompt: the terminal echoes no newline
+        sys.stderr.write("\n")
+        raise
+    if not sys.stdin.isatty():  # a terminal echoes the Enter; piped input leaves the line open
+        sys.stderr.write("\n")
+    return pasted
 
 
 def _read_token() -> str:
@@ -148,7 +157,8 @@ def connect(
     scopes = ", ".join(data["scopes"]) or "(HubSpot did not say)"
     ctx.out.notice(f"scopes: {scopes}; {_expiry(data)}")
     if data["released_jobs"]:
-        ctx.out.notice(f"released {data['released_jobs']} held HubSpot jobs: they run again now")
+        released = data["released_jobs"]
+        ctx.out.notice(f"released {released} held HubSpot job{'s' if released != 1 else ''}: they run again now")
     if data["auto_sync_dropped"] or data["links_dropped"]:
         ctx.out.warn("another portal: auto-sync was turned off and earlier sync links were dropped")
 
@@ -243,7 +253,7 @@ def settings(
 
 @app.command("contacts")
 def contacts(
-    emails: Annotated[list[str] | None, typer.Argument(metavar="EMAIL...", help="Email addresses to look up.")] = None,
+    emails: Annotated[list[str] | None, typer.Argument(metavar="EMAIL", help="Email addresses to look up.")] = None,
     query: Annotated[
         str | None, typer.Option("--query", metavar="TEXT", help="Free-text search (name, email, company …).")
     ] = None,
@@ -302,8 +312,8 @@ def sync(
         failed = data["counts"].get("failed", 0)
         raise ProviderError(
             f"{failed} of {len(data['items'])} item(s) could not be synced to HubSpot",
-            hint=f"see the errors above; run `zigznote --org {org} hubspot sync {meeting}` again to complete only "
-            "what is missing",
+            hint=f"the items marked failed give HubSpot's reason; run `zigznote --org {org} hubspot sync {meeting}` "
+            "again to complete only what is missing",
             code="sync_incomplete",
         )
 
@@ -333,4 +343,5 @@ def disconnect() -> None:
     else:
         how = "refresh token revoked"
     ctx.out.success(f"disconnected HubSpot portal {data['hub_id']}: {how}")
-    ctx.out.notice(data["uninstall"])
+    if data["uninstall"]:
+        ctx.out.notice(data["uninstall"])

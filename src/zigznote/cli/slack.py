@@ -61,9 +61,15 @@ def _say(line: str) -> None:
 
 
 def _read_pasted(prompt: str) -> str:
+    """The pasted redirect URL (one line of stdin), the prompt on stderr. The line the prompt
+    opened is always ended, so what follows (the result, an error, "interrupted") starts a line."""
     sys.stderr.write(prompt)
     sys.stderr.flush()
-    pasted = sys.stdin.readline(20_000)
+    try:
+        pasted = sys.stdin.readline(20_000)
+    except KeyboardInterrupt:  # Ctrl-C at the prompt: the terminal echoes no newline
+        sys.stderr.write("\n")
+        raise
     if not sys.stdin.isatty():  # a terminal echoes the Enter; piped input leaves the line open
         sys.stderr.write("\n")
     return pasted
@@ -134,6 +140,13 @@ def connect(
             "and --timeout do not apply",
             code="usage_error",
         )
+    if (tls_cert is None) != (tls_key is None):
+        # A usage slip (exit 2), found before the flow starts, not a configuration problem (6).
+        raise InvalidInput(
+            "--tls-cert and --tls-key go together: give both (the certificate and its private key) or neither",
+            hint="e.g. `slack connect --tls-cert localhost+2.pem --tls-key localhost+2-key.pem` (mkcert's file names)",
+            code="usage_error",
+        )
     seconds = _duration(timeout)
     org = ctx.org_ref()
     db, vault = _services(ctx)
@@ -158,7 +171,8 @@ def connect(
     ctx.out.success(f"connected Slack workspace {data['team'] or '?'} ({data['team_id']}) with {bot}")
     ctx.out.notice(f"scopes: {', '.join(data['scopes']) or '(Slack did not say)'}; {_expiry(data)}")
     if data["released_jobs"]:
-        ctx.out.notice(f"released {data['released_jobs']} held Slack jobs: they run again now")
+        released = data["released_jobs"]
+        ctx.out.notice(f"released {released} held Slack job{'s' if released != 1 else ''}: they run again now")
     if data["auto_send_dropped"]:
         ctx.out.warn("another workspace: auto-send was turned off (choose a channel here with `slack settings`)")
 

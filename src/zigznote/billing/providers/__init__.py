@@ -27,6 +27,7 @@ __all__ = ["check_provider", "create", "get", "names", "register", "unregister"]
 # Built-in providers, imported lazily. One line per provider folder.
 _BUILTIN: dict[str, str] = {
     "stripe": "zigznote.billing.providers.stripe:StripeProvider",
+    "flutterwave": "zigznote.billing.providers.flutterwave:FlutterwaveProvider",
 }
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")

@@ -101,6 +101,8 @@ class Capabilities:
 
     ``prorations``: the ``Proration`` choices ``change_subscription`` accepts. ``intervals``:
     the billing intervals prices may use. ``notes``: further limits, one sentence each.
+    ``product_descriptions``: the provider keeps a product's description, so the plan sync
+    compares it (Flutterwave v3 has no product object to keep it on); not shown by ``as_json``.
     """
 
     delete_customers: bool = False
@@ -111,6 +113,7 @@ class Capabilities:
     checkout: bool = False
     partial_refunds: bool = False
     product_features: bool = False
+    product_descriptions: bool = True
     prorations: frozenset[Proration] = frozenset({Proration.NONE})
     intervals: frozenset[BillingInterval] = frozenset(BillingInterval)
     notes: tuple[str, ...] = field(default=())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
@@ -19,6 +21,7 @@ from zigznote.services.billing._common import (
 )
 from zigznote.services.billing.records import customer_json, upsert_customer
 from zigznote.store.models import BillingCustomer, Organization
+from zigznote.timeutil import utcnow
 
 if TYPE_CHECKING:
     from zigznote.config import Settings
@@ -111,11 +114,17 @@ def create_customer(
 
 
 def sync_customers(
-    db: Database, settings: Settings, *, org_ref: str | None = None, provider: str | None = None
+    db: Database,
+    settings: Settings,
+    *,
+    org_ref: str | None = None,
+    provider: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Refresh customers from the provider: the organization's (``org_ref``) or every one we
     know at it. Returns ``{"provider", "checked", "changed": [customer JSON…], "customers": [...]}``
-    where ``changed`` lists rows whose email, name or deleted flag differed."""
+    where ``changed`` lists rows whose email, name or deleted flag differed. ``progress(done,
+    total)`` after each fetch."""
     provider = provider_name(settings, provider)
     with db.session() as session:
         query = select(BillingCustomer).where(BillingCustomer.provider == provider)
@@ -125,19 +134,22 @@ def sync_customers(
             query = query.where(BillingCustomer.org_id == org.id)
         rows = session.exec(query.order_by(BillingCustomer.id)).all()
         known = [(r.id, r.org_id, r.provider_customer_id, (r.email, r.name, r.deleted)) for r in rows]
-    fetched: list[tuple[str, Customer]] = []
+    fetched: list[tuple[str, Customer, datetime]] = []
     with open_provider(settings, provider) as client:
-        for _id, org_id, provider_id, _before in known:
+        for done, (_id, org_id, provider_id, _before) in enumerate(known, 1):
+            as_of = utcnow()
             try:
                 customer = client.get_customer(provider_id)
             except NotFound:  # gone at the provider altogether: what a deleted stub would say
                 customer = Customer(id=provider_id, deleted=True)
-            fetched.append((org_id, customer))
+            fetched.append((org_id, customer, as_of))
+            if progress is not None:
+                progress(done, len(known))
     changed, result = [], []
     with db.session() as session:
         slugs = dict(session.exec(select(Organization.id, Organization.slug)).all())
-        for (_id, _org, _pid, before), (org_id, customer) in zip(known, fetched, strict=True):
-            row = upsert_customer(session, provider, customer, org_id=org_id)
+        for (_id, _org, _pid, before), (org_id, customer, as_of) in zip(known, fetched, strict=True):
+            row = upsert_customer(session, provider, customer, org_id=org_id, as_of=as_of)
             data = customer_json(row, org_slug=slugs.get(org_id))
             result.append(data)
             if (row.email, row.name, row.deleted) != before:

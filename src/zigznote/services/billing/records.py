@@ -6,17 +6,29 @@ overwritten and ``synced_at`` set. Objects whose organization cannot be told (a 
 customer we do not know) are not written: the function returns None. Commands and the inbound
 event handlers (issue 12) use the same functions.
 
+Concurrency (two events, or an event and a command, touching one object at once): a new row is
+inserted with ``INSERT … ON CONFLICT DO NOTHING`` (:func:`insert_if_absent`) and then read back,
+so the second transaction updates the row the first one made instead of failing on the unique
+constraint (Postgres makes it wait for the first to commit); an existing row is read ``FOR
+UPDATE``. ``as_of``: when the object was fetched (the time taken just before the request); a row
+already written from a later fetch (``synced_at`` newer) is left as it is, so whichever order two
+transactions commit in, the newest fetch wins. Without ``as_of``, ``synced_at`` is now.
+
 ``*_json`` give the JSON every command prints: our ID as ``id``, the provider's as
 ``provider_id``, money as ``{"amount", "currency", "display"}``, times ISO-8601 UTC.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
 from zigznote.billing import types as bt
+from zigznote.errors import Conflict
 from zigznote.ids import new_id
 from zigznote.services.billing._common import money_json
 from zigznote.store.models import (
@@ -27,6 +39,7 @@ from zigznote.store.models import (
     Payment,
     Refund,
     Subscription,
+    table_of,
 )
 from zigznote.timeutil import iso, utcnow
 from zigznote.untrusted import storable_text
@@ -34,6 +47,7 @@ from zigznote.untrusted import storable_text
 __all__ = [
     "customer_by_provider_id",
     "customer_json",
+    "insert_if_absent",
     "invoice_json",
     "payment_json",
     "price_json",
@@ -54,8 +68,26 @@ def _text(value: str | None, limit: int) -> str | None:
     return storable_text(value, max_chars=limit) if value else None
 
 
-def _row(session: Session, model: Any, column: Any, provider: str, provider_id: str) -> Any:
-    return session.exec(select(model).where(model.provider == provider, column == provider_id)).first()
+def _row(session: Session, model: Any, column: Any, provider: str, provider_id: str, *, lock: bool = False) -> Any:
+    query = select(model).where(model.provider == provider, column == provider_id)
+    return session.exec(query.with_for_update() if lock else query).first()
+
+
+def insert_if_absent(session: Session, table: sa.Table, values: Mapping[str, Any]) -> bool:
+    """``INSERT … ON CONFLICT DO NOTHING`` of one row in the session's transaction; True when it
+    was inserted, False when a unique constraint already held such a row (on Postgres, one a
+    concurrent transaction is inserting: this waits for it to commit, then skips)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    conn = session.connection()
+    key = next(iter(table.primary_key.columns))
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT through SQLAlchemy.
+    statement: Any
+    if conn.dialect.name == "postgresql":
+        statement = postgresql.insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    else:
+        statement = sqlite.insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return conn.execute(statement).first() is not None
 
 
 def customer_by_provider_id(
@@ -70,42 +102,75 @@ def customer_by_provider_id(
 # -- writing ------------------------------------------------------------------------------------
 
 
-def _put(session: Session, model: type[M], prefix: str, row: M | None, values: dict[str, Any]) -> M:
-    """Insert a row of ``model`` with a new ``<prefix>_…`` ID, or overwrite ``row``'s fields."""
+def _put(
+    session: Session,
+    model: type[M],
+    prefix: str,
+    find: Any,
+    values: dict[str, Any],
+    *,
+    as_of: datetime | None = None,
+) -> M | None:
+    """Insert the row of ``model`` that ``find(lock)`` looks up, with a new ``<prefix>_…`` ID,
+    or overwrite its fields (module docstring: concurrency and ``as_of``). None: another unique
+    constraint refused the new row."""
     now = utcnow()
     values = {**values, "updated_at": now}
     if "synced_at" in model.model_fields:
-        values["synced_at"] = now
+        values["synced_at"] = as_of or now
+    row = find(True)
     if row is None:
-        row = model(id=new_id(prefix), **values)
-    else:
-        for key, value in values.items():
-            setattr(row, key, value)
+        insert_if_absent(session, table_of(model), {"id": new_id(prefix), "created_at": now, **values})
+        row = find(True)  # ours, or the one a concurrent transaction inserted first
+        if row is None:
+            return None
+    elif as_of is not None and getattr(row, "synced_at", None) is not None and row.synced_at > as_of:
+        return row  # written from a later fetch than ours
+    for key, value in values.items():
+        setattr(row, key, value)
     session.add(row)
     return row
 
 
-def upsert_customer(session: Session, provider: str, customer: bt.Customer, *, org_id: str) -> BillingCustomer:
-    """The row of ``customer``, for ``org_id`` (a known customer keeps its organization)."""
-    row = customer_by_provider_id(session, provider, customer.id)
+def upsert_customer(
+    session: Session, provider: str, customer: bt.Customer, *, org_id: str, as_of: datetime | None = None
+) -> BillingCustomer:
+    """The row of ``customer``, for ``org_id`` (a known customer keeps its organization).
+    Raises Conflict ``customer_exists`` when ``org_id`` already has another customer here."""
+    known = customer_by_provider_id(session, provider, customer.id)
     values = {
-        "org_id": row.org_id if row is not None else org_id, "provider": provider,
+        "org_id": known.org_id if known is not None else org_id, "provider": provider,
         "provider_customer_id": customer.id, "email": _text(customer.email, 320), "name": _text(customer.name, 200),
         "deleted": customer.deleted,
     }  # fmt: skip
-    return _put(session, BillingCustomer, "bcus", row, values)
+
+    def find(lock: bool) -> Any:
+        return _row(session, BillingCustomer, BillingCustomer.provider_customer_id, provider, customer.id, lock=lock)
+
+    row = _put(session, BillingCustomer, "bcus", find, values, as_of=as_of)
+    if row is None:
+        raise Conflict(
+            f"the organization {org_id} already has another {provider} customer than {customer.id}",
+            code="customer_exists",
+        )
+    return row
 
 
 def upsert_price(session: Session, provider: str, plan: BillingPlan, price: bt.Price) -> BillingPrice:
     """The row of one provider price of ``plan`` (``interval`` ``once`` for a one-time price)."""
-    row = _row(session, BillingPrice, BillingPrice.provider_price_id, provider, price.id)
     values = {
         "plan_id": plan.id, "provider": provider, "provider_price_id": price.id,
         "provider_product_id": price.product_id, "amount": price.amount.amount, "currency": price.amount.currency,
         "interval": price.interval.value if price.interval else "once", "interval_count": price.interval_count,
         "active": price.active,
     }  # fmt: skip
-    return _put(session, BillingPrice, "bpr", row, values)
+
+    def find(lock: bool) -> Any:
+        return _row(session, BillingPrice, BillingPrice.provider_price_id, provider, price.id, lock=lock)
+
+    row = _put(session, BillingPrice, "bpr", find, values)
+    assert row is not None  # one unique constraint: the one looked up
+    return row
 
 
 def _price_row(session: Session, provider: str, price_id: str | None) -> BillingPrice | None:
@@ -116,13 +181,17 @@ def _price_row(session: Session, provider: str, price_id: str | None) -> Billing
 
 
 def upsert_subscription(
-    session: Session, provider: str, sub: bt.Subscription, *, customer: BillingCustomer | None = None
+    session: Session,
+    provider: str,
+    sub: bt.Subscription,
+    *,
+    customer: BillingCustomer | None = None,
+    as_of: datetime | None = None,
 ) -> Subscription | None:
     """The row of ``sub``; None when its customer is not one of ours."""
     customer = customer or customer_by_provider_id(session, provider, sub.customer_id)
     if customer is None:
         return None
-    row = _row(session, Subscription, Subscription.provider_subscription_id, provider, sub.id)
     price = sub.price
     local = _price_row(session, provider, price.id if price else None)
     values = {
@@ -137,7 +206,11 @@ def upsert_subscription(
         "canceled_at": sub.canceled_at, "trial_end": sub.trial_end, "latest_invoice_id": sub.latest_invoice_id,
         "provider_created_at": sub.created,
     }  # fmt: skip
-    return _put(session, Subscription, "bsub", row, values)
+
+    def find(lock: bool) -> Any:
+        return _row(session, Subscription, Subscription.provider_subscription_id, provider, sub.id, lock=lock)
+
+    return _put(session, Subscription, "bsub", find, values, as_of=as_of)
 
 
 def _plan_slug(session: Session, local: BillingPrice | None, price: bt.Price | None) -> str | None:
@@ -150,13 +223,17 @@ def _plan_slug(session: Session, local: BillingPrice | None, price: bt.Price | N
 
 
 def upsert_payment(
-    session: Session, provider: str, payment: bt.Payment, *, customer: BillingCustomer | None = None
+    session: Session,
+    provider: str,
+    payment: bt.Payment,
+    *,
+    customer: BillingCustomer | None = None,
+    as_of: datetime | None = None,
 ) -> Payment | None:
     """The row of ``payment``; None when its customer is not one of ours."""
     customer = customer or customer_by_provider_id(session, provider, payment.customer_id)
     if customer is None:
         return None
-    row = _row(session, Payment, Payment.provider_payment_id, provider, payment.id)
     values = {
         "org_id": customer.org_id, "customer_id": customer.id, "provider": provider,
         "provider_payment_id": payment.id, "amount": payment.amount.amount, "currency": payment.amount.currency,
@@ -166,17 +243,25 @@ def upsert_payment(
         "description": _text(payment.description, 1000), "provider_invoice_id": payment.invoice_id,
         "failure_message": _text(payment.failure_message, 1000), "provider_created_at": payment.created,
     }  # fmt: skip
-    return _put(session, Payment, "pay", row, values)
+
+    def find(lock: bool) -> Any:
+        return _row(session, Payment, Payment.provider_payment_id, provider, payment.id, lock=lock)
+
+    return _put(session, Payment, "pay", find, values, as_of=as_of)
 
 
 def upsert_invoice(
-    session: Session, provider: str, invoice: bt.Invoice, *, customer: BillingCustomer | None = None
+    session: Session,
+    provider: str,
+    invoice: bt.Invoice,
+    *,
+    customer: BillingCustomer | None = None,
+    as_of: datetime | None = None,
 ) -> Invoice | None:
     """The row of ``invoice``; None when its customer is not one of ours."""
     customer = customer or customer_by_provider_id(session, provider, invoice.customer_id)
     if customer is None:
         return None
-    row = _row(session, Invoice, Invoice.provider_invoice_id, provider, invoice.id)
     sub = (
         _row(session, Subscription, Subscription.provider_subscription_id, provider, invoice.subscription_id)
         if invoice.subscription_id
@@ -192,24 +277,33 @@ def upsert_invoice(
         "hosted_url": _text(invoice.hosted_url, 2000), "pdf_url": _text(invoice.pdf_url, 2000),
         "provider_created_at": invoice.created,
     }  # fmt: skip
-    return _put(session, Invoice, "inv", row, values)
+
+    def find(lock: bool) -> Any:
+        return _row(session, Invoice, Invoice.provider_invoice_id, provider, invoice.id, lock=lock)
+
+    return _put(session, Invoice, "inv", find, values, as_of=as_of)
 
 
-def upsert_refund(session: Session, provider: str, refund: bt.Refund, *, org_id: str | None = None) -> Refund | None:
+def upsert_refund(
+    session: Session, provider: str, refund: bt.Refund, *, org_id: str | None = None, as_of: datetime | None = None
+) -> Refund | None:
     """The row of ``refund``; its payment's row links it (None when neither the payment nor
     ``org_id`` tells the organization)."""
     payment = _row(session, Payment, Payment.provider_payment_id, provider, refund.payment_id)
     org = payment.org_id if payment is not None else org_id
     if org is None:
         return None
-    row = _row(session, Refund, Refund.provider_refund_id, provider, refund.id)
     values = {
         "org_id": org, "payment_id": payment.id if payment is not None else None, "provider": provider,
         "provider_refund_id": refund.id, "provider_payment_id": refund.payment_id, "amount": refund.amount.amount,
         "currency": refund.amount.currency, "status": refund.status.value, "reason": _text(refund.reason, 200),
         "failure_reason": _text(refund.failure_reason, 200), "provider_created_at": refund.created,
     }  # fmt: skip
-    return _put(session, Refund, "ref", row, values)
+
+    def find(lock: bool) -> Any:
+        return _row(session, Refund, Refund.provider_refund_id, provider, refund.id, lock=lock)
+
+    return _put(session, Refund, "ref", find, values, as_of=as_of)
 
 
 # -- showing ------------------------------------------------------------------------------------

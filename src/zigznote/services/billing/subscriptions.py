@@ -7,6 +7,8 @@ Every change goes to the provider first and our row is then written from its ans
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
@@ -31,6 +33,7 @@ from zigznote.services.billing._common import (
 )
 from zigznote.services.billing.records import subscription_json, upsert_subscription
 from zigznote.store.models import BillingCustomer, Subscription
+from zigznote.timeutil import utcnow
 from zigznote.wording import article
 
 if TYPE_CHECKING:
@@ -126,9 +129,9 @@ def create_subscription(
     return {**outcome.value, "notes": outcome.notes("subscription create")}
 
 
-def _upsert(session: Any, provider: str, sub: Any, customer_id: str) -> Subscription:
+def _upsert(session: Any, provider: str, sub: Any, customer_id: str, *, as_of: datetime | None = None) -> Subscription:
     customer = session.get(BillingCustomer, customer_id)
-    row = upsert_subscription(session, provider, sub, customer=customer)
+    row = upsert_subscription(session, provider, sub, customer=customer, as_of=as_of)
     assert row is not None  # our own customer
     return row
 
@@ -236,12 +239,18 @@ def resume_subscription(
 
 
 def sync_subscriptions(
-    db: Database, settings: Settings, *, org_ref: str | None = None, provider: str | None = None
+    db: Database,
+    settings: Settings,
+    *,
+    org_ref: str | None = None,
+    provider: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Fetch the subscriptions of the organization's customer (or of every customer we know at
     the provider) and write them as the provider has them: new ones added, drifted ones
-    repaired. Returns ``{"provider", "checked", "created": [...], "changed": [...],
-    "subscriptions": [...]}`` (subscription JSON)."""
+    repaired (a row an inbound event wrote from a later fetch is left as it is). Returns
+    ``{"provider", "checked", "created": [...], "changed": [...], "subscriptions": [...]}``
+    (subscription JSON). ``progress(done, total)`` after each customer's fetch."""
     name = provider_name(settings, provider)
     with db.session() as session:
         query = select(BillingCustomer).where(BillingCustomer.provider == name)
@@ -249,20 +258,23 @@ def sync_subscriptions(
             org = org_of(session, org_ref)
             query = query.where(BillingCustomer.id == require_customer(session, org, name).id)
         customers = [(c.id, c.provider_customer_id) for c in session.exec(query.order_by(BillingCustomer.id)).all()]
-    fetched: list[tuple[str, BillingSubscription]] = []
+    fetched: list[tuple[str, BillingSubscription, datetime]] = []
     with open_provider(settings, name) as client:
-        for customer_id, provider_customer_id in customers:
-            fetched.extend((customer_id, s) for s in client.list_subscriptions(customer_id=provider_customer_id))
+        for done, (customer_id, provider_customer_id) in enumerate(customers, 1):
+            as_of = utcnow()
+            fetched.extend((customer_id, s, as_of) for s in client.list_subscriptions(customer_id=provider_customer_id))
+            if progress is not None:
+                progress(done, len(customers))
     created, changed, result = [], [], []
     with db.session() as session:
-        for customer_id, sub in fetched:
+        for customer_id, sub, as_of in fetched:
             before = session.exec(
                 select(Subscription).where(
                     Subscription.provider == name, Subscription.provider_subscription_id == sub.id
                 )
             ).first()
             old = _comparable(subscription_json(before)) if before is not None else None
-            data = subscription_json(_upsert(session, name, sub, customer_id))
+            data = subscription_json(_upsert(session, name, sub, customer_id, as_of=as_of))
             result.append(data)
             if old is None:
                 created.append(data)

@@ -42,20 +42,30 @@ def scopes_setting(settings: Settings) -> tuple[str, ...]:
     return tuple(s for s in str(settings.hubspot_scopes).split(",") if s)
 
 
-def app_credentials(settings: Settings, *, needed_for: str) -> tuple[str, str]:
+#: What a missing client ID/secret blocks, unless said otherwise: the OAuth flow, which a
+#: static token pasted on stdin avoids.
+TOKEN_STDIN_INSTEAD = "to store a service key instead, use `hubspot connect --token-stdin`"
+
+
+def app_credentials(
+    settings: Settings, *, needed_for: str, instead: str | None = TOKEN_STDIN_INSTEAD
+) -> tuple[str, str]:
     """``(HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET)``, or ConfigError (exit 6,
     ``hubspot_not_configured``) naming what needs them ("connecting with OAuth", "renewing
-    the access token", "revoking the refresh token")."""
+    the access token", "revoking the refresh token"). ``instead``: the way around them that
+    the hint offers after where to find them (None: none, e.g. for the revoke of ``disconnect``)."""
     client_id, secret = settings.hubspot_client_id, settings.hubspot_client_secret
     if not client_id or not secret:
-        missing = " and ".join(
-            n for n, v in (("HUBSPOT_CLIENT_ID", client_id), ("HUBSPOT_CLIENT_SECRET", secret)) if not v
+        missing = [n for n, v in (("HUBSPOT_CLIENT_ID", client_id), ("HUBSPOT_CLIENT_SECRET", secret)) if not v]
+        where = (
+            "copy the Client ID and Client secret from the app's Auth page on HubSpot's developer platform "
+            "into HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET (or hubspot_client_id / hubspot_client_secret in "
+            "the config file)"
         )
         raise ConfigError(
-            f"{needed_for} needs the HubSpot app's credentials: {missing} is not set",
-            hint="copy the Client ID and Client secret from the app's Auth page on HubSpot's developer platform "
-            "into HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET (or hubspot_client_id / hubspot_client_secret in "
-            "the config file); to store a service key instead, use `hubspot connect --token-stdin`",
+            f"{needed_for} needs the HubSpot app's credentials: {' and '.join(missing)} "
+            f"{'are' if len(missing) > 1 else 'is'} not set",
+            hint=f"{where}; {instead}" if instead else where,
             code="hubspot_not_configured",
         )
     return str(client_id), str(secret)

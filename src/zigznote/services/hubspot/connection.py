@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 
 #: Longest token accepted on stdin (HubSpot says to allow ~300 characters; service keys are shorter).
 MAX_TOKEN_CHARS = 4000
+#: What to do about a pasted token HubSpot refuses: "connect again" would only refuse it again.
+TOKEN_REFUSED_HINT = (
+    "check the token: copy the service key (or legacy private-app access token) again from the HubSpot "
+    "account's settings; a deleted or rotated key must be replaced by the new one"
+)
 #: What `disconnect` says about the app itself: revoking a refresh token leaves it installed.
 UNINSTALL_NOTE = (
     "the app stays installed in the HubSpot account: uninstall it there (Settings → Integrations → "
@@ -134,7 +139,10 @@ def connect(
     org_id = org_id_of(db, org_ref)  # before any browser: an unknown organization fails at once
     with open_client(settings) as client:
         if token is not None:
-            grant = grant_from_static_token(client, _static_token(token))
+            try:
+                grant = grant_from_static_token(client, _static_token(token))
+            except CredentialsRejected as exc:
+                raise CredentialsRejected(exc.message, hint=TOKEN_REFUSED_HINT, code=exc.code) from None
             method = "token"
         else:
             app = oauth(settings, client, needed_for="connecting HubSpot with OAuth")
@@ -218,9 +226,10 @@ def disconnect(db: Database, vault: Vault, settings: Settings, *, org_ref: str) 
     ``POST /oauth/{version}/token/revoke`` with the refresh token (needs ``HUBSPOT_CLIENT_ID`` /
     ``HUBSPOT_CLIENT_SECRET``, checked before anything is done); a token HubSpot already refuses
     counts as revoked. A static token (service key, private-app token) has nothing to revoke
-    here: it is managed in HubSpot. Either way the app stays installed in the account
-    (``uninstall``: what to do about that). The links are dropped because their external keys
-    find the objects again after a re-connect to the same portal.
+    here: it is managed in HubSpot. After an OAuth connection the app stays installed in the
+    account (``uninstall``: what to do about that; None for a static token, which belongs to no
+    app). The links are dropped because their external keys find the objects again after a
+    re-connect to the same portal.
 
     Returns ``{"provider", "hub_id", "revoked", "already_invalid", "static", "deleted",
     "auto_sync_dropped", "links_dropped", "uninstall"}``. Raises NotFound (3), ConfigError (6),
@@ -230,7 +239,8 @@ def disconnect(db: Database, vault: Vault, settings: Settings, *, org_ref: str) 
     tokens = integrations.stored_tokens(db, vault, org_id=org_id, provider=PROVIDER)
     revoked = already_invalid = False
     if tokens.refresh_token:
-        credentials = app_credentials(settings, needed_for="revoking the HubSpot refresh token")
+        # --token-stdin is no way around them here: the stored refresh token is revoked first.
+        credentials = app_credentials(settings, needed_for="revoking the HubSpot refresh token", instead=None)
         del credentials  # checked first: nothing is deleted when the revoke cannot be made
         with open_client(settings) as client:
             app = oauth(settings, client, needed_for="revoking the HubSpot refresh token")
@@ -251,5 +261,5 @@ def disconnect(db: Database, vault: Vault, settings: Settings, *, org_ref: str) 
         "deleted": deleted,
         "auto_sync_dropped": dropped,
         "links_dropped": forgotten,
-        "uninstall": UNINSTALL_NOTE,
+        "uninstall": UNINSTALL_NOTE if tokens.refresh_token else None,
     }

@@ -60,9 +60,17 @@ def contacts(
     wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
     bad = [e for e in wanted if "@" not in e or any(c.isspace() for c in e) or len(e) > 254]
     if bad:
-        raise InvalidInput(f"not an email address: {bad[0]!r}", code="invalid_email")
+        raise InvalidInput(
+            f"not an email address: {bad[0]!r}",
+            hint="give email addresses (ada@example.com), or --query TEXT to search names and companies",
+            code="invalid_email",
+        )
     if len(wanted) > MAX_EMAILS:
-        raise InvalidInput(f"at most {MAX_EMAILS} email addresses at once, not {len(wanted)}", code="too_many_emails")
+        raise InvalidInput(
+            f"at most {MAX_EMAILS} email addresses at once, not {len(wanted)}",
+            hint=f"look them up in batches of up to {MAX_EMAILS}",
+            code="too_many_emails",
+        )
     org_id, _ = connection(db, org_ref)
     with open_client(settings) as client:
         if query:

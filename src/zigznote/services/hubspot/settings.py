@@ -68,7 +68,9 @@ def update_settings(
         else:
             if not _EMAIL_RE.fullmatch(email):
                 raise InvalidInput(
-                    f"--default-owner must be an email address, not {default_owner!r}", code="invalid_email"
+                    f"--default-owner must be an email address, not {default_owner!r}",
+                    hint="give the email of a HubSpot user who can own tasks, or '' to clear the default owner",
+                    code="invalid_email",
                 )
             with open_client(settings) as client:
                 owners = with_token(db, vault, settings, org_id, client, client.owners)

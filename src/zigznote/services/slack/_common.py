@@ -48,17 +48,29 @@ def scopes_setting(settings: Settings) -> tuple[str, ...]:
     return tuple(s for s in str(settings.slack_scopes).split(",") if s)
 
 
-def app_credentials(settings: Settings, *, needed_for: str) -> tuple[str, str]:
+#: What a missing client ID/secret blocks, unless said otherwise: the OAuth flow, which a bot
+#: token pasted on stdin avoids.
+TOKEN_STDIN_INSTEAD = "to store a bot token instead, use `slack connect --token-stdin`"
+
+
+def app_credentials(
+    settings: Settings, *, needed_for: str, instead: str | None = TOKEN_STDIN_INSTEAD
+) -> tuple[str, str]:
     """``(SLACK_CLIENT_ID, SLACK_CLIENT_SECRET)``, or ConfigError (exit 6, ``slack_not_configured``)
-    naming what needs them (``needed_for``: "connecting with OAuth", "renewing the token" …)."""
+    naming what needs them (``needed_for``: "connecting with OAuth", "renewing the token" …).
+    ``instead``: the way around them that the hint offers after where to find them (None: none;
+    ``--token-stdin`` is no way around ``disconnect --uninstall``)."""
     client_id, secret = settings.slack_client_id, settings.slack_client_secret
     if not client_id or not secret:
-        missing = " and ".join(n for n, v in (("SLACK_CLIENT_ID", client_id), ("SLACK_CLIENT_SECRET", secret)) if not v)
+        missing = [n for n, v in (("SLACK_CLIENT_ID", client_id), ("SLACK_CLIENT_SECRET", secret)) if not v]
+        where = (
+            "copy the Client ID and Client Secret from the Basic Information page of the Slack app into "
+            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (or slack_client_id / slack_client_secret in the config file)"
+        )
         raise ConfigError(
-            f"{needed_for} needs the Slack app's credentials: {missing} is not set",
-            hint="copy the Client ID and Client Secret from the Basic Information page of the Slack app into "
-            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (or slack_client_id / slack_client_secret in the config "
-            "file); to store a bot token instead, use `slack connect --token-stdin`",
+            f"{needed_for} needs the Slack app's credentials: {' and '.join(missing)} "
+            f"{'are' if len(missing) > 1 else 'is'} not set",
+            hint=f"{where}; {instead}" if instead else where,
             code="slack_not_configured",
         )
     return str(client_id), str(secret)

@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 
 #: Longest bot token accepted on stdin (Slack's are under 100 characters).
 MAX_TOKEN_CHARS = 2000
+#: What to do about a pasted token Slack refuses: "connect again" would only refuse it again.
+TOKEN_REFUSED_HINT = (
+    "check the token: copy the Bot User OAuth Token (xoxb-…) again from OAuth & Permissions in the Slack "
+    "app settings (after a revoke or an uninstall, reinstall the app to the workspace first)"
+)
 
 
 def _view(shown: Mapping[str, Any]) -> dict[str, Any]:
@@ -188,7 +193,10 @@ def _grant_from_token(client: SlackClient, token: str) -> Grant:
             hint='pipe only the token, e.g. `printf %s "$SLACK_BOT_TOKEN" | zigznote slack connect --token-stdin`',
             code="invalid_token",
         )
-    return grant_from_bot_token(client, text)
+    try:
+        return grant_from_bot_token(client, text)
+    except CredentialsRejected as exc:
+        raise CredentialsRejected(exc.message, hint=TOKEN_REFUSED_HINT, code=exc.code) from None
 
 
 def status(db: Database, vault: Vault, settings: Settings, *, org_ref: str) -> dict[str, Any]:
@@ -258,7 +266,15 @@ def disconnect(db: Database, vault: Vault, settings: Settings, *, org_ref: str, 
     Slack unreachable; nothing is deleted then, run it again).
     """
     org_id, shown = connection(db, org_ref)
-    credentials = app_credentials(settings, needed_for="uninstalling the Slack app") if uninstall else None
+    credentials = (
+        app_credentials(
+            settings,
+            needed_for="uninstalling the Slack app",
+            instead="or run `slack disconnect` without --uninstall to revoke only this token",
+        )
+        if uninstall
+        else None
+    )
     already_invalid = False
     uninstalled: bool | None = None
     with open_client(settings) as client:
