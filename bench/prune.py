@@ -17,7 +17,7 @@ latency is the wall time of each ``queue.claim`` call in the worker. After run B
 bench checks after every run that each due job was delivered or is still queued (nothing
 pending removed).
 
-    python bench/prune.py [--finished 1000000] [--pending 100000] [--seconds 20] [--rounds 3] [--postgres URL]
+    python bench/prune.py [--finished 1000000] [--pending 100000] [--seconds 20] [--rounds 3] [--postgres URL [--no-sqlite]]
 """
 
 from __future__ import annotations
@@ -269,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each worker run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved pairs of runs (without, with pruning)")
     parser.add_argument("--postgres", metavar="URL", help="also run on this Postgres (a private schema)")
+    parser.add_argument("--no-sqlite", action="store_true", help="only the Postgres backend (needs --postgres)")
     args = parser.parse_args(argv)
     print(
         f"`python bench/prune.py {' '.join(argv or sys.argv[1:])}`, {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}"
@@ -283,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        backends = ["sqlite"] + (["postgres"] if args.postgres else [])
+        backends = ([] if args.no_sqlite else ["sqlite"]) + (["postgres"] if args.postgres else [])
         for backend in backends:
             for line in bench_backend(backend, args, Path(tmp)):
                 print(line, flush=True)

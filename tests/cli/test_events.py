@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from tests.cli._webhooks_support import (
     DELIVERY_KEYS,
@@ -19,6 +20,9 @@ from tests.cli._webhooks_support import (
 )
 from tests.conftest import Cli
 from tests.support.snapshot import file_digest, rows
+from zigznote.delivery.queue import jobs as qjobs
+from zigznote.store.engine import normalize_url
+from zigznote.timeutil import utcnow
 from zigznote.webhooks.events import CATALOG
 
 EVENT_KEYS = {"id", "type", "org_id", "created_at", "data"}
@@ -57,7 +61,8 @@ def tool_cli(env: dict[str, str]) -> Cli:
 def test_emit_fans_out_to_subscribers(cli: Cli, hooks: dict[str, str]) -> None:
     data = {"meeting_id": "mtg_1", "title": "Kickoff", "nested": {"ü": [1, 2]}}
     event = emit(cli, "meeting.ended", data)
-    assert set(event) == EVENT_KEYS | {"deliveries"}
+    assert set(event) == EVENT_KEYS | {"deliveries", "jobs"}
+    assert event["jobs"] == []  # acme has no job rules
     assert event["id"].startswith("evt_") and event["type"] == "meeting.ended"
     assert event["data"] == data
     assert sorted(d["webhook_id"] for d in event["deliveries"]) == sorted([hooks["all"], hooks["ended"]])
@@ -85,7 +90,9 @@ def test_emit_fans_out_to_subscribers(cli: Cli, hooks: dict[str, str]) -> None:
     assert statuses == {hooks["all"]: "pending", hooks["ended"]: "held"}
 
     ran = cli("--org", "acme", "events", "emit", "meeting.ended", "--data", '{"meeting_id": "m3"}')
-    assert ran.exit_code == 0 and "→ 2 deliveries (1 held)" in ran.stderr
+    assert ran.exit_code == 0 and ran.stderr.endswith("(meeting.ended) → 2 deliveries (1 held)\n")
+    ran = cli("--org", "acme", "events", "emit", "summary.ready", "--data", '{"meeting_id": "m4"}')
+    assert ran.exit_code == 0 and ran.stderr.endswith("(summary.ready) → 2 deliveries\n")  # no "(0 held)"
 
 
 def test_emit_data_from_file_and_stdin(cli: Cli, hooks: dict[str, str], tmp_path: Path) -> None:
@@ -144,7 +151,15 @@ def test_emit_jsonl(cli: Cli, hooks: dict[str, str], monkeypatch: pytest.MonkeyP
     ]
     text = "\n".join(json.dumps(line) for line in lines) + "\n\n"  # blank lines are skipped
     result = cli.ok("--org", "acme", "events", "emit", "--jsonl", "-", input=text)
-    assert result == {"events": 3, "deliveries": 5, "held": 0, "orgs": ["acme", "globex"]}
+    assert result == {
+        "events": 3,
+        "deliveries": 5,
+        "held": 0,
+        "jobs": 0,
+        "jobs_held": 0,
+        "job_kinds": {},
+        "orgs": ["acme", "globex"],
+    }
     counts = dict(sql(cli.db_url, "SELECT webhook_id, COUNT(*) FROM webhook_delivery GROUP BY webhook_id"))
     assert counts == {hooks["all"]: 2, hooks["ended"]: 1, hooks["summary"]: 1, other: 1}
 
@@ -153,7 +168,7 @@ def test_emit_jsonl(cli: Cli, hooks: dict[str, str], monkeypatch: pytest.MonkeyP
     path.write_text(json.dumps(dict(lines[0], org="acme")) + "\n")
     assert cli.ok("events", "emit", "--jsonl", str(path))["events"] == 1
     ran = cli("--org", "acme", "events", "emit", "--jsonl", str(path))
-    assert ran.exit_code == 0 and "emitted 1 event → 2 deliveries" in ran.stderr
+    assert ran.exit_code == 0 and ran.stderr.endswith("emitted 1 event → 2 deliveries\n")
 
 
 @pytest.mark.parametrize(
@@ -229,3 +244,88 @@ def test_events_without_org(cli: Cli, org: dict[str, Any]) -> None:
     assert cli.fails(2, "events", "list")["code"] == "org_required"
     assert cli.fails(2, "events", "emit", "meeting.ended", "--data", '{"meeting_id": "m"}')["code"] == "org_required"
     assert cli.ok("--org", "acme", "events", "list") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Integration jobs queued by an emit are reported (Slack auto-send, HubSpot auto-sync)
+# ---------------------------------------------------------------------------------------------
+
+
+def _hold(db_url: str, org_id: str, kind: str) -> None:
+    engine = sa.create_engine(normalize_url(db_url))
+    try:
+        with engine.begin() as conn:
+            qjobs.hold(conn, org_id, kind, reason="test", now=utcnow())
+    finally:
+        engine.dispose()
+
+
+def test_emit_reports_the_jobs_it_queued(cli: Cli, org: dict[str, Any]) -> None:
+    # What `slack settings --channel C0GENERAL1 --auto-send` writes.
+    cli.ok("--org", "acme", "jobs", "rules", "set", "slack.summary", "--events", "summary.ready", "--target", "C0GENERAL1")
+    event = emit(cli, "summary.ready", {"meeting_id": "m-123"})
+    assert set(event) == EVENT_KEYS | {"deliveries", "jobs"}
+    assert event["deliveries"] == []
+    [job] = event["jobs"]
+    assert job["id"].startswith("msg_")
+    assert job == {"id": job["id"], "kind": "slack.summary", "target": "C0GENERAL1", "status": "pending"}
+    [stored] = sql(cli.db_url, "SELECT id, kind, target, status FROM webhook_delivery WHERE event_id = :e", e=event["id"])
+    assert tuple(stored) == (job["id"], "slack.summary", "C0GENERAL1", "pending")
+    # No rule for this type: nothing queued, and the line says nothing of jobs.
+    assert emit(cli, "meeting.ended", {"meeting_id": "m-123"})["jobs"] == []
+
+    ran = cli("--org", "acme", "events", "emit", "summary.ready", "--data", '{"meeting_id": "m-123"}')
+    assert ran.exit_code == 0
+    assert ran.stderr.endswith("(summary.ready) → 0 deliveries, 1 job (slack.summary)\n"), ran.stderr
+    ran = cli("--org", "acme", "events", "emit", "meeting.ended", "--data", '{"meeting_id": "m-123"}')
+    assert ran.exit_code == 0 and ran.stderr.endswith("(meeting.ended) → 0 deliveries\n"), ran.stderr
+
+    # Two targets, then held (the connection broke): still reported, with the hold.
+    cli.ok(
+        "--org", "acme", "jobs", "rules", "set", "slack.summary", "--events", "summary.ready",
+        "--target", "C0GENERAL1", "--target", "C0RANDOM22",
+    )  # fmt: skip
+    _hold(cli.db_url, org["id"], "slack.summary")
+    held = emit(cli, "summary.ready", {"meeting_id": "m-123"})
+    assert [(j["kind"], j["target"], j["status"]) for j in held["jobs"]] == [
+        ("slack.summary", "C0GENERAL1", "held"),
+        ("slack.summary", "C0RANDOM22", "held"),
+    ]
+    ran = cli("--org", "acme", "events", "emit", "summary.ready", "--data", '{"meeting_id": "m-123"}')
+    assert ran.stderr.endswith("(summary.ready) → 0 deliveries, 2 jobs (slack.summary; 2 held)\n"), ran.stderr
+
+
+def test_emit_jsonl_reports_the_jobs_it_queued(cli: Cli, org: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    allow_loopback(monkeypatch)
+    create_webhook(cli, "http://127.0.0.1:9/all", "*")
+    cli.ok("--org", "acme", "jobs", "rules", "set", "slack.summary", "--events", "summary.ready", "--target", "C0GENERAL1")
+    cli.ok(
+        "--org", "acme", "jobs", "rules", "set", "hubspot.sync", "--events", "summary.ready,action_items.ready",
+        "--target", "portal-42",
+    )  # fmt: skip
+    lines = [
+        {"type": "summary.ready", "data": {"meeting_id": "a"}},
+        {"type": "action_items.ready", "data": {"meeting_id": "a"}},
+        {"type": "meeting.ended", "data": {"meeting_id": "a"}},
+    ]
+    text = "\n".join(json.dumps(line) for line in lines) + "\n"
+    result = cli.ok("--org", "acme", "events", "emit", "--jsonl", "-", input=text)
+    assert result == {
+        "events": 3,
+        "deliveries": 3,
+        "held": 0,
+        "jobs": 3,
+        "jobs_held": 0,
+        "job_kinds": {"hubspot.sync": 2, "slack.summary": 1},
+        "orgs": ["acme"],
+    }
+    ran = cli("--org", "acme", "events", "emit", "--jsonl", "-", input=text)
+    assert ran.exit_code == 0
+    assert ran.stderr.endswith(
+        "emitted 3 events → 3 deliveries, 3 jobs (2 hubspot.sync, 1 slack.summary)\n"
+    ), ran.stderr
+    _hold(cli.db_url, org["id"], "hubspot.sync")
+    result = cli.ok("--org", "acme", "events", "emit", "--jsonl", "-", input=json.dumps(lines[1]))
+    assert (result["jobs"], result["jobs_held"], result["job_kinds"]) == (1, 1, {"hubspot.sync": 1})
+    ran = cli("--org", "acme", "events", "emit", "--jsonl", "-", input=json.dumps(lines[1]))
+    assert ran.stderr.endswith("emitted 1 event → 1 delivery, 1 job (hubspot.sync; 1 held)\n"), ran.stderr

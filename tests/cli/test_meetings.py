@@ -86,6 +86,20 @@ def test_malformed_inputs(cli: Cli, org: dict[str, Any]) -> None:
     )
 
 
+def test_an_unknown_meeting_says_how_to_list_and_import_them(cli: Cli, org: dict[str, Any]) -> None:
+    assert cli.fails(3, "--org", org["id"], "meetings", "show", "m-404") == {
+        "code": "meeting_not_found",
+        "message": "meeting 'm-404' not found in this organization",
+        "hint": "`zigznote --org acme meetings list` shows them; `meetings import` adds them",
+    }
+    ran = cli("--org", "acme", "meetings", "show", "m-404")
+    assert (ran.exit_code, ran.stderr) == (
+        3,
+        "error: meeting 'm-404' not found in this organization\n"
+        "hint: `zigznote --org acme meetings list` shows them; `meetings import` adds them\n",
+    )
+
+
 def test_org_is_required(cli: Cli) -> None:
     err = cli.fails(2, "meetings", "list")
     assert err["code"] == "org_required"

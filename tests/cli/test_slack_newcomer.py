@@ -77,7 +77,7 @@ def test_a_refused_pasted_token_says_to_check_the_token_not_to_connect_again(
     assert ran.stdout == ""
     assert ran.error == {
         "code": "credentials_rejected",
-        "message": f"Slack refused the token for auth.test: {error}",
+        "message": f"Slack refused the access token (auth.test: {error})",
         "hint": "check the token: copy the Bot User OAuth Token (xoxb-…) again from OAuth & Permissions in the "
         "Slack app settings (after a revoke or an uninstall, reinstall the app to the workspace first)",
     }

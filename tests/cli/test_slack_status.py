@@ -77,7 +77,7 @@ def test_status_of_a_revoked_token_shows_the_error_and_exits_0(
     connect_stored(store, refresh=None, expires_in=None)
     api.post("/auth.test").respond(200, json={"ok": False, "error": "token_revoked"})
     shown = cli.ok("--org", "acme", "slack", "status")
-    message = "slack refused the access token: Slack refused the token for auth.test: token_revoked"
+    message = "Slack refused the access token (auth.test: token_revoked)"
     assert shown["status"] == "error"
     assert shown["last_error"] == message
     assert shown["check"]["ok"] is False
@@ -88,7 +88,7 @@ def test_status_of_a_revoked_token_shows_the_error_and_exits_0(
     }
     human = cli("--org", "acme", "slack", "status")
     assert human.exit_code == 0
-    assert "failed: the slack connection needs a new connect" in human.stdout
+    assert "failed: Slack refused the access token (auth.test: token_revoked)" in human.stdout
     assert "hint: run `zigznote --org acme slack connect` again" in human.stderr
 
 
@@ -97,7 +97,7 @@ def test_status_and_test_when_not_connected_exit_3(cli: Cli, org: dict[str, Any]
         error = cli.fails(3, "--org", "acme", "slack", command)
         assert error == {
             "code": "not_connected",
-            "message": "slack is not connected for this organization",
+            "message": "Slack is not connected for this organization",
             "hint": "run `zigznote --org acme slack connect`",
         }
     assert api.calls.call_count == 0

@@ -167,7 +167,7 @@ def test_revoked_token_holds_the_job_until_slack_connect_releases_it(cli: Cli, f
     assert job["status"] == "held"
     [(number, status, error, _)] = attempts(cli, job["id"])
     assert (number, status) == (1, 410)
-    assert error.startswith("slack credentials_rejected: slack refused the access token: ")
+    assert error.startswith("slack credentials_rejected: Slack refused the access token (chat.postMessage: ")
     assert "slack connect" in error  # the hint says what repairs it
     [rule] = cli.ok("--org", "acme", "jobs", "rules", "list")
     assert (rule["kind"], rule["held"], rule["held_reason"]) == (KIND, True, error)

@@ -131,16 +131,15 @@ def test_second_refusal_puts_the_connection_in_error(db: Database, vault: Vault)
     with pytest.raises(CredentialsRejected) as refused:
         run(db, vault, provider)
     assert refused.value.exit_code == 6 and refused.value.code == "credentials_rejected"
-    assert refused.value.message == "slack refused the refreshed access token: invalid_auth"
+    assert refused.value.message == "Slack refused the access token (invalid_auth) even after a refresh"
     assert refused.value.hint == HINT
     assert (provider.refreshes, provider.calls) == (["r1"], ["a1", "a2"])
-    assert state(db) == ("error", 2, "slack refused the refreshed access token: invalid_auth")
+    assert state(db) == ("error", 2, "Slack refused the access token (invalid_auth) even after a refresh")
     # From now on nothing is tried: only a new connect repairs it.
     with pytest.raises(CredentialsRejected) as again:
         run(db, vault, provider)
-    assert again.value.message == (
-        "the slack connection needs a new connect: slack refused the refreshed access token: invalid_auth"
-    )
+    # The stored error is the message, said once; the hint says what repairs it.
+    assert again.value.message == "Slack refused the access token (invalid_auth) even after a refresh"
     assert again.value.hint == HINT
     assert (provider.refreshes, provider.calls) == (["r1"], ["a1", "a2"])
     # A new connect clears the error.
@@ -153,10 +152,10 @@ def test_refused_refresh_token_puts_the_connection_in_error(db: Database, vault:
     provider = Provider(refused_refresh=True)
     with pytest.raises(CredentialsRejected) as refused:
         run(db, vault, provider)
-    assert refused.value.message == "slack refused the refresh token: invalid_refresh_token"
+    assert refused.value.message == "Slack refused the refresh token (invalid_refresh_token)"
     assert refused.value.hint == HINT
     assert (provider.refreshes, provider.calls) == (["r1"], [])
-    assert state(db) == ("error", 1, "slack refused the refresh token: invalid_refresh_token")
+    assert state(db) == ("error", 1, "Slack refused the refresh token (invalid_refresh_token)")
     stored = integrations.stored_tokens(db, vault, org_id="acme", provider="slack")
     assert (stored.access_token, stored.refresh_token) == ("a1", "r1")
 
@@ -166,9 +165,9 @@ def test_refused_token_without_a_refresh_token(db: Database, vault: Vault) -> No
     provider = Provider(accept=False)
     with pytest.raises(CredentialsRejected) as refused:
         run(db, vault, provider)
-    assert (refused.value.message, refused.value.hint) == ("slack refused the access token: invalid_auth", HINT)
+    assert (refused.value.message, refused.value.hint) == ("Slack refused the access token (invalid_auth)", HINT)
     assert (provider.refreshes, provider.calls) == ([], ["a1"])
-    assert state(db) == ("error", 1, "slack refused the access token: invalid_auth")
+    assert state(db) == ("error", 1, "Slack refused the access token (invalid_auth)")
 
 
 def test_a_connect_made_meanwhile_is_not_put_in_error(db: Database, vault: Vault) -> None:
@@ -183,7 +182,7 @@ def test_a_connect_made_meanwhile_is_not_put_in_error(db: Database, vault: Vault
             db, vault, org_id="acme", provider="slack", refresher=Provider().refresher,
             call=refused_while_someone_reconnects,
         )  # fmt: skip
-    assert refused.value.message == "slack refused the access token: token_revoked"
+    assert refused.value.message == "Slack refused the access token (token_revoked)"
     assert state(db) == ("connected", 2, None)
 
 

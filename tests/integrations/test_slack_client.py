@@ -76,7 +76,7 @@ def test_a_refused_token_is_credentials_rejected(slack: SlackClient, error: str)
         slack.auth_test(TOKEN)
     err = caught.value
     assert (err.code, err.exit_code) == ("credentials_rejected", 6)
-    assert err.message == f"Slack refused the token for auth.test: {error}"
+    assert err.message == f"Slack refused the access token (auth.test: {error})"
     assert err.hint == "run `zigznote slack connect` again"
 
 

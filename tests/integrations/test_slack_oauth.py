@@ -215,7 +215,7 @@ def test_a_refused_refresh_token_is_credentials_rejected(oauth: SlackOAuth, erro
         oauth.refresh(OLD)
     err = caught.value
     assert (err.code, err.exit_code) == ("credentials_rejected", 6)
-    assert err.message == f"Slack refused the token for oauth.v2.access: {error}"
+    assert err.message == f"Slack refused the refresh token (oauth.v2.access: {error})"
     assert err.hint == "run `zigznote slack connect` again"
     assert OLD_REFRESH not in str(err.to_dict())
 

@@ -50,7 +50,8 @@ def emit(
         typer.Option("--jsonl", metavar="FILE|-", help='Many events, one {"type","data","org"?} object per line.'),
     ] = None,
 ) -> None:
-    """Emit events and queue a delivery to every subscribed webhook (all or nothing).
+    """Emit events, queue a delivery to every subscribed webhook and the integration jobs the
+    organization's rules ask for (all or nothing).
 
     Example: zigznote --org acme events emit meeting.ended --data '{"meeting_id": "mtg_1"}'
     """
@@ -72,10 +73,8 @@ def emit(
         if ctx.out.json:
             ctx.out.item(result)
         else:
-            ctx.out.success(
-                f"emitted {plural(result['events'], 'event')} → {plural(result['deliveries'], 'delivery')} "
-                f"({result['held']} held)"
-            )
+            queued = fan_out_phrase(result["deliveries"], result["held"], result["job_kinds"], result["jobs_held"])
+            ctx.out.success(f"emitted {plural(result['events'], 'event')} → {queued}")
         return
     assert type_ is not None
     org_ref = ctx.org_ref()
@@ -85,9 +84,29 @@ def emit(
         ctx.out.item(item)
         return
     held = sum(1 for d in item["deliveries"] if d["status"] == "held")
+    kinds: dict[str, int] = {}
+    for job in item["jobs"]:
+        kinds[job["kind"]] = kinds.get(job["kind"], 0) + 1
+    jobs_held = sum(1 for j in item["jobs"] if j["status"] == "held")
     ctx.out.success(
-        f"emitted {item['id']} ({item['type']}) → {plural(len(item['deliveries']), 'delivery')} ({held} held)"
+        f"emitted {item['id']} ({item['type']}) → {fan_out_phrase(len(item['deliveries']), held, kinds, jobs_held)}"
     )
+
+
+def fan_out_phrase(deliveries: int, held: int, job_kinds: dict[str, int], jobs_held: int) -> str:
+    """What an emit queued, for people: ``2 deliveries (1 held)``, ``0 deliveries, 1 job
+    (slack.summary)``, ``1 delivery, 3 jobs (1 hubspot.sync, 2 slack.summary; 1 held)``.
+    ``job_kinds`` maps each kind to its job count; kinds and held counts appear only when
+    there is something to say."""
+    text = plural(deliveries, "delivery") + (f" ({held} held)" if held else "")
+    jobs = sum(job_kinds.values())
+    if jobs:
+        if len(job_kinds) == 1:
+            kinds = next(iter(job_kinds))
+        else:
+            kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(job_kinds.items()))
+        text += f", {plural(jobs, 'job')} ({kinds}{f'; {jobs_held} held' if jobs_held else ''})"
+    return text
 
 
 @app.command("list")

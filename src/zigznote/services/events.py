@@ -126,11 +126,29 @@ def _fan_out(session: Session, items: Sequence[tuple[str, str, dict[str, Any]]])
     # Integration jobs the organizations' rules ask for, in the same transaction (services/jobs.py).
     job_rows = jobs.fan_out_rows(conn, event_rows, now=now)
     admin.enqueue_rows(conn, job_rows)
-    return {"events": event_rows, "deliveries": delivery_rows, "held": held, "created_at": now}
+    return {"events": event_rows, "deliveries": delivery_rows, "held": held, "jobs": job_rows, "created_at": now}
+
+
+def _job_public(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "kind": row["kind"], "target": row["target"], "status": row["status"]}
+
+
+def _job_counts(job_rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Jobs per kind, kinds sorted (settings keep no stable order: Postgres JSONB sorts keys)."""
+    counts: dict[str, int] = {}
+    for row in job_rows:
+        counts[row["kind"]] = counts.get(row["kind"], 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def emit(db: Database, org_ref: str, type_: str, raw_data: bytes) -> dict[str, Any]:
-    """Emit one event and queue a delivery to every webhook of the org subscribed to it."""
+    """Emit one event and queue a delivery to every webhook of the org subscribed to it, and
+    the integration jobs the org's rules ask for.
+
+    Returns the event (``id, type, org_id, created_at, data``) with ``deliveries`` (``id,
+    webhook_id, status`` per webhook delivery) and ``jobs`` (``id, kind, target, status`` per
+    job, e.g. ``slack.summary`` to a channel; ``held`` while the kind is held). Raises
+    InvalidInput for a bad type or data, NotFound for an unknown organization."""
     try:
         data = catalog.validate_event(type_, parse_data(raw_data))
     except InvalidInput as exc:
@@ -148,6 +166,7 @@ def emit(db: Database, org_ref: str, type_: str, raw_data: bytes) -> dict[str, A
             "deliveries": [
                 {"id": d["id"], "webhook_id": d["webhook_id"], "status": d["status"]} for d in written["deliveries"]
             ],
+            "jobs": [_job_public(j) for j in written["jobs"]],
         }
 
 
@@ -176,7 +195,12 @@ def _parse_line(where: str, record: Any) -> tuple[str | None, str, dict[str, Any
 
 
 def emit_jsonl(db: Database, org_ref: str | None, raw: bytes) -> dict[str, Any]:
-    """Emit many ``{"type", "data", "org"?}`` lines; any bad line means nothing is written."""
+    """Emit many ``{"type", "data", "org"?}`` lines; any bad line means nothing is written.
+
+    Returns counts, not rows (an import can hold tens of thousands of events): ``events``,
+    ``deliveries``, ``held`` (held webhook deliveries), ``jobs`` (integration jobs queued),
+    ``jobs_held``, ``job_kinds`` (jobs per kind, e.g. ``{"slack.summary": 2}``) and ``orgs``
+    (the slugs written to)."""
     text = decode_utf8(raw, what="event input")
     records = parse_jsonl(text, what="event input")
     if not records:
@@ -206,6 +230,9 @@ def emit_jsonl(db: Database, org_ref: str | None, raw: bytes) -> dict[str, Any]:
             "events": len(written["events"]),
             "deliveries": len(written["deliveries"]),
             "held": written["held"],
+            "jobs": len(written["jobs"]),
+            "jobs_held": sum(1 for j in written["jobs"] if j["status"] == HELD),
+            "job_kinds": _job_counts(written["jobs"]),
             "orgs": sorted({o.slug for o in resolved.values()}),
         }
 

@@ -188,11 +188,19 @@ def import_meetings(db: Database, org_ref: str, raw: bytes) -> dict[str, Any]:
 
 
 def resolve(session: Session, org_id: str, ref: str) -> Meeting:
-    """A meeting of this org by ID or external ID; another org's meeting is not found."""
+    """A meeting of this org by ID or external ID; another org's meeting is not found.
+
+    Raises NotFound (``meeting_not_found``) with a hint naming the commands that list and import
+    meetings for this organization."""
     column = Meeting.id if looks_like(ref, "mtg") else Meeting.external_id
     meeting = session.exec(select(Meeting).where(Meeting.org_id == org_id, column == ref)).first()
     if meeting is None:
-        raise NotFound(f"meeting {ref!r} not found in this organization", code="meeting_not_found")
+        listing = orgs.command(session, org_id, "meetings list")
+        raise NotFound(
+            f"meeting {ref!r} not found in this organization",
+            code="meeting_not_found",
+            hint=f"`{listing}` shows them; `meetings import` adds them",
+        )
     return meeting
 
 

@@ -202,3 +202,35 @@ def test_billing_events_ingest_takes_the_secret_hash_as_signature(fw_env: Env) -
         7, "billing", "events", "ingest", "--provider", "flutterwave", "--signature", "nope", input=body(tx)
     )
     assert refused["code"] == "signature_mismatch"
+
+
+def test_the_billing_commands_work_with_flutterwave(fw_env: Env) -> None:
+    cli, org = fw_env.cli, ("--org", "acme", "billing")
+    tx = fw_env.pay()
+    fw_env.deliver(tx)
+    assert cli.ok(*org, "subscriptions", "show")["status"] == "active"
+    ending = cli.ok(*org, "subscriptions", "cancel")
+    assert (ending["status"], ending["cancel_at_period_end"]) == ("active", True)
+    assert fw_env.fake.subscriptions[0]["status"] == "cancelled"
+    kept = cli.ok(*org, "subscriptions", "resume")
+    assert (kept["status"], kept["cancel_at_period_end"]) == ("active", False)
+    assert fw_env.fake.subscriptions[0]["status"] == "active"
+    assert cli.fails(2, *org, "subscriptions", "cancel", "--now")["code"] == "unsupported_by_provider"
+    assert cli.fails(2, *org, "subscriptions", "change", "--plan", "pro", "--proration", "none")["code"] == (
+        "unsupported_by_provider"
+    )
+    (payment,) = cli.ok(*org, "payments", "list")
+    assert (payment["provider_id"], payment["status"], payment["refundable"]["display"]) == (
+        str(tx["id"]),
+        "succeeded",
+        "₦25,000.00",
+    )
+    refunded = cli.ok(*org, "payments", "refund", str(tx["id"]), "--amount", "5000")
+    assert refunded["refund"]["amount"]["display"] == "₦5,000.00"
+    assert refunded["payment"]["refundable"]["display"] == "₦20,000.00"
+    assert cli.fails(4, *org, "payments", "refund", str(tx["id"]), "--amount", "20000.01")["code"] == (
+        "refund_exceeds_remainder"
+    )
+    assert cli.ok(*org, "invoices", "list") == []
+    synced = cli.ok("billing", "subscriptions", "sync", "--all")
+    assert (synced["checked"], synced["changed"]) == (1, [])

@@ -103,7 +103,10 @@ def slack_error(method: str, body: Mapping[str, Any], *, about: str | None = Non
     shown = error if plain else repr(storable_text(error, max_chars=100))
     target = f" ({about})" if about else ""
     if error in _CREDENTIALS:
-        return CredentialsRejected(f"Slack refused the token for {method}: {error}", provider="slack")
+        # On the token endpoint the credential sent is the refresh token; elsewhere the access token.
+        refresh = method == "oauth.v2.access" or error in ("invalid_refresh_token", "invalid_grant", "no_refresh_token")
+        token = "refresh token" if refresh else "access token"
+        return CredentialsRejected(f"Slack refused the {token} ({method}: {error})", provider="slack")
     if error == "not_in_channel":
         return Conflict(f"the Slack app is not a member of the channel{target}", hint=_INVITE_HINT, code=error)
     if error in ("is_archived", "channel_is_archived"):

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from zigznote.vault import Vault
 
 KNOWN_PROVIDERS = ("slack", "hubspot")
+#: How people write each provider's name in messages ("Slack refused …", "HubSpot is not connected").
+PROVIDER_NAMES = {"slack": "Slack", "hubspot": "HubSpot"}
 NOT_CONNECTED = "not connected"  # list_connections' status for a provider without a row
 TABLE = "integration_connection"
 TOKEN_FIELD = "token_enc"
@@ -84,6 +86,12 @@ def public(row: IntegrationConnection | None, provider: str) -> dict[str, Any]:
     }
 
 
+def provider_name(provider: str) -> str:
+    """The provider's proper name for messages: ``slack`` -> ``Slack``, ``hubspot`` -> ``HubSpot``
+    (an unknown key as it is)."""
+    return PROVIDER_NAMES.get(provider, provider)
+
+
 def require_provider(provider: str) -> str:
     """``provider`` if it is one of :data:`KNOWN_PROVIDERS`; InvalidInput (``unknown_provider``) otherwise."""
     if provider not in KNOWN_PROVIDERS:
@@ -126,7 +134,7 @@ def connect_hint(session: Session, org_id: str, provider: str) -> str:
 def not_connected_error(session: Session, org_id: str, provider: str) -> NotFound:
     """NotFound (exit 3, code ``not_connected``) with the connect command as the hint."""
     return NotFound(
-        f"{provider} is not connected for this organization",
+        f"{provider_name(provider)} is not connected for this organization",
         hint=f"run `{orgs.command(session, org_id, f'{provider} connect')}`",
         code="not_connected",
     )
@@ -178,7 +186,9 @@ def save_grant(db: Database, vault: Vault, *, org_id: str, provider: str, grant:
     require_provider(provider)
     account_id = storable_text(grant.account_id, max_chars=_MAX_TEXT) or ""
     if not account_id.strip():
-        raise ProviderError(f"{provider} returned no account ID with the token", code="provider_invalid_response")
+        raise ProviderError(
+            f"{provider_name(provider)} returned no account ID with the token", code="provider_invalid_response"
+        )
     now = utcnow()
     with db.session() as session:
         org = orgs.resolve(session, org_id)
@@ -204,7 +214,7 @@ def save_grant(db: Database, vault: Vault, *, org_id: str, provider: str, grant:
             session.flush()
         except IntegrityError:  # lost the insert to a concurrent connect
             raise Conflict(
-                f"another {provider} connect for this organization finished at the same time",
+                f"another {provider_name(provider)} connect for this organization finished at the same time",
                 hint=f"check with `{orgs.command(session, org.id, 'integrations list')}`",
                 code="connect_conflict",
             ) from None

@@ -19,6 +19,7 @@ from zigznote.services.integrations.connections import (
     connect_hint,
     decrypt_tokens,
     not_connected_error,
+    provider_name,
     require_provider,
     row_of,
     set_error,
@@ -74,12 +75,24 @@ def _load(db: Database, vault: Vault, org_id: str, provider: str) -> _Stored:
         )  # fmt: skip
 
 
+def refusal(provider: str, what: str, detail: str) -> str:
+    """One sentence saying who refused what: ``Slack refused the access token (auth.test:
+    invalid_auth)``. ``detail`` is the adapter's message; when it already names the provider
+    ("Slack refused …", as the adapters' messages do) it is the sentence, so nothing is said
+    twice; otherwise it goes in parentheses after ``{Name} refused the {what}``."""
+    name = provider_name(provider)
+    if detail.startswith(f"{name} "):
+        return detail
+    return f"{name} refused the {what} ({detail})"
+
+
 def _refuse_error_state(stored: _Stored, provider: str) -> None:
     # An `error` connection had its credentials refused (a revoked refresh token cannot come
-    # back): calling the provider again would only fail again, so say at once what repairs it.
+    # back): calling the provider again would only fail again, so say at once what repairs it
+    # (the hint). The stored error already says who refused what: it is the message.
     if stored.status == ERROR:
         raise CredentialsRejected(
-            f"the {provider} connection needs a new connect: {stored.last_error or 'credentials refused'}",
+            stored.last_error or f"{provider_name(provider)} refused the stored credentials",
             hint=stored.hint,
             provider=provider,
         )
@@ -175,7 +188,7 @@ def _refresh(
         query = query.where(table.c.org_id == stored.org_id, table.c.provider == provider)
         found = conn.execute(query if db.is_sqlite else query.with_for_update()).first()
         if found is None:  # disconnected meanwhile
-            raise NotFound(f"{provider} is not connected for this organization", code="not_connected")
+            raise NotFound(f"{provider_name(provider)} is not connected for this organization", code="not_connected")
         locked = _Stored(
             org_id=stored.org_id, tokens=decrypt_tokens(vault, found.id, found.token_enc), version=found.token_version,
             status=found.status, last_error=found.last_error, hint=stored.hint,
@@ -212,7 +225,7 @@ def _call_refresher(locked: _Stored, provider: str, refresher: Refresher) -> Tok
     an unreachable provider leaves the stored tokens and the state as they were)."""
     if not locked.tokens.refresh_token:
         return CredentialsRejected(
-            f"{provider} gave no refresh token with this connection, so it cannot be refreshed",
+            f"{provider_name(provider)} gave no refresh token with this connection, so it cannot be refreshed",
             hint=locked.hint,
             provider=provider,
         )
@@ -220,7 +233,7 @@ def _call_refresher(locked: _Stored, provider: str, refresher: Refresher) -> Tok
         return refresher(locked.tokens)
     except CredentialsRejected as exc:
         return CredentialsRejected(
-            f"{provider} refused the refresh token: {exc.message}", hint=locked.hint, provider=provider
+            refusal(provider, "refresh token", exc.message), hint=locked.hint, provider=provider
         )
 
 
@@ -254,10 +267,10 @@ def call_with_token(
     except CredentialsRejected as exc:
         first = exc.message
     if not stored.tokens.refresh_token:
-        raise _give_up(db, stored, provider, f"{provider} refused the access token: {first}")
+        raise _give_up(db, stored, provider, refusal(provider, "access token", first))
     fresh = _refresh(db, vault, stored, provider, refresher, seen_version=stored.version)
     try:
         return call(fresh.tokens.access_token)
     except CredentialsRejected as exc:
         second = exc.message
-    raise _give_up(db, fresh, provider, f"{provider} refused the refreshed access token: {second}")
+    raise _give_up(db, fresh, provider, f"{refusal(provider, 'access token', second)} even after a refresh")
