@@ -7,8 +7,8 @@ default provider (``ZIGZNOTE_BILLING_PROVIDER=fake``), gives it Stripe's amount 
 (``currencies._EDGES["fake"]``), sets its key (``FAKE_BILLING_KEY``; unset it to test exit 6) and
 yields the :class:`World` every instance shares (a CLI run builds a new instance each time).
 
-IDs are deterministic (``cus_1``, ``prod_1``, ``price_1``, ``sub_1``, ``pi_1``, ``re_1``, ``in_1``,
-``cs_1``), and so are times (``BASE`` plus one second per object), so tests assert exact JSON.
+What it holds and records is :class:`~tests.billing.fake_world.World` (deterministic IDs and
+times); catalog and JSON helpers for the tests are in :mod:`tests.billing.support`.
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any, Self
 
 import pytest
 
+from tests.billing.fake_world import BASE, PERIOD, World
 from zigznote.billing import currencies, money, providers
 from zigznote.billing.money import Money
 from zigznote.billing.providers.base import Capabilities, PaymentProvider
 from zigznote.billing.types import (
-    BillingInterval,
     CheckoutRequest,
     CheckoutSession,
     CheckoutStatus,
@@ -34,11 +34,9 @@ from zigznote.billing.types import (
     CustomerInput,
     CustomerUpdate,
     Invoice,
-    InvoiceStatus,
     Payment,
     PaymentMethod,
     PaymentRequest,
-    PaymentStatus,
     Plan,
     Price,
     PriceSpec,
@@ -56,90 +54,7 @@ from zigznote.billing.types import (
 from zigznote.config import Settings
 from zigznote.errors import ConfigError, Conflict, InvalidInput, NotFound, ProviderError, SignatureInvalid
 
-BASE = datetime(2026, 11, 1, 12, 0, 0)
-_PERIOD = {
-    BillingInterval.DAY: timedelta(days=1),
-    BillingInterval.WEEK: timedelta(days=7),
-    BillingInterval.MONTH: timedelta(days=30),
-    BillingInterval.YEAR: timedelta(days=365),
-}
-CREATES = ("create_customer", "create_product", "create_price", "create_subscription", "create_payment",
-           "create_refund", "create_checkout_session")  # fmt: skip
-
-
-@dataclass
-class World:
-    """Everything the fake provider holds, and every call it received."""
-
-    customers: dict[str, Customer] = field(default_factory=dict)
-    products: dict[str, Plan] = field(default_factory=dict)
-    prices: dict[str, Price] = field(default_factory=dict)
-    subscriptions: dict[str, Subscription] = field(default_factory=dict)
-    payments: dict[str, Payment] = field(default_factory=dict)
-    refunds: dict[str, Refund] = field(default_factory=dict)
-    invoices: dict[str, Invoice] = field(default_factory=dict)
-    sessions: dict[str, CheckoutSession] = field(default_factory=dict)
-    #: (method, positional args, keyword args) of every call, in order.
-    calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
-    #: idempotency key → (the request it came with, the result)
-    keys: dict[str, tuple[str, Any]] = field(default_factory=dict)
-    #: method → what its next calls raise before doing anything (a refusal, an outage), in order;
-    #: ``None``: that call goes through
-    fail: dict[str, list[Exception | None]] = field(default_factory=dict)
-    #: methods whose next call does its work and then loses the answer (ProviderError)
-    lose: set[str] = field(default_factory=set)
-    counter: int = 0
-
-    def next_id(self, prefix: str) -> tuple[str, datetime]:
-        self.counter += 1
-        same = sum(1 for name in self._all_ids() if name.startswith(prefix + "_"))
-        return f"{prefix}_{same + 1}", BASE + timedelta(seconds=self.counter)
-
-    def _all_ids(self) -> Iterator[str]:
-        for table in (self.customers, self.products, self.prices, self.subscriptions, self.payments,
-                      self.refunds, self.invoices, self.sessions):  # fmt: skip
-            yield from table
-
-    def called(self, method: str) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
-        """The calls of one method: (args, kwargs) each."""
-        return [(a, k) for m, a, k in self.calls if m == method]
-
-    def creates(self) -> list[str]:
-        """The create methods called, in order (a retried create counts each time)."""
-        return [m for m, _a, _k in self.calls if m in CREATES]
-
-    # -- seeding (what happened at the provider outside zigznote) ---------------------------------
-
-    def add_payment(
-        self,
-        customer_id: str | None,
-        amount: Money,
-        *,
-        refunded: int = 0,
-        status: PaymentStatus = PaymentStatus.SUCCEEDED,
-        description: str | None = None,
-    ) -> Payment:
-        pid, created = self.next_id("pi")
-        payment = Payment(
-            pid, amount, status, Money(refunded, amount.currency), customer_id, description, created=created
-        )
-        self.payments[pid] = payment
-        return payment
-
-    def add_invoice(
-        self, customer_id: str, total: Money, *, subscription_id: str | None = None, paid: bool = True
-    ) -> Invoice:
-        iid, created = self.next_id("in")
-        zero = Money.zero(total.currency)
-        invoice = Invoice(
-            iid, customer_id, InvoiceStatus.PAID if paid else InvoiceStatus.OPEN, total, total,
-            total if paid else zero, zero if paid else total, subscription_id, f"F-{len(self.invoices) + 1:04d}",
-            created=created, period_start=created, period_end=created + timedelta(days=30),
-            hosted_url=f"https://invoice.fake.test/{iid}",
-        )  # fmt: skip
-        self.invoices[iid] = invoice
-        return invoice
-
+__all__ = ["WORLD", "FakeProvider", "fake_billing"]
 
 #: The world the ``fake_billing`` fixture set up (every FakeProvider instance uses it).
 WORLD = World()
@@ -317,7 +232,7 @@ class FakeProvider(PaymentProvider):
             price: Price = self._get(self.world.prices, request.price_id, "price")
             sid, created = self.world.next_id("sub")
             assert price.interval is not None
-            end = created + _PERIOD[price.interval]
+            end = created + PERIOD[price.interval]
             item = SubscriptionItem(f"si_{sid}", price, request.quantity, created, end)
             trial = created + timedelta(days=request.trial_days) if request.trial_days else None
             made = Subscription(
@@ -475,51 +390,3 @@ def fake_billing(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Iterat
     finally:
         providers._registry.clear()
         providers._registry.update(saved)
-
-
-#: A catalog for tests: two plans, prices in USD (month, year), NGN and JPY.
-PLANS_TOML = """
-[plans.pro]
-name = "Pro"
-description = "For growing teams"
-features = ["Unlimited meetings", "Slack and HubSpot"]
-limits = { seats = 10, meetings_per_month = 500 }
-prices = [
-  { currency = "USD", interval = "month", amount = "29.00" },
-  { currency = "USD", interval = "year", amount = "290.00" },
-  { currency = "NGN", interval = "month", amount = "25000" },
-]
-
-[plans.team]
-name = "Team"
-prices = [
-  { currency = "USD", interval = "month", amount = "99.00" },
-  { currency = "JPY", interval = "month", amount = "15000" },
-]
-"""
-
-
-#: Keys holding the time of one of our writes: they change from run to run.
-WRITE_TIMES = frozenset({"synced_at", "created_at", "updated_at"})
-
-
-def _ours(value: Any) -> bool:
-    from zigznote.ids import PREFIXES, looks_like
-
-    return isinstance(value, str) and value.partition("_")[0] in PREFIXES and looks_like(value, value.partition("_")[0])
-
-
-def stable(data: Any) -> Any:
-    """``data`` without what changes from run to run: our own IDs (``bcus_…``, ``pay_…``: values
-    shaped like one, under any key) and the times of our writes, so the rest compares exactly."""
-    if isinstance(data, list):
-        return [stable(item) for item in data]
-    if not isinstance(data, dict):
-        return data
-    return {k: stable(v) for k, v in data.items() if k not in WRITE_TIMES and not _ours(v)}
-
-
-def write_plans(path: Any, text: str = PLANS_TOML) -> str:
-    """Write a catalog file; its path as text for ``--file``."""
-    path.write_text(text)
-    return str(path)

@@ -1,5 +1,5 @@
-"""Pending operations: frozen parameters, idempotency keys, resume after a lost answer, refusals,
-expired keys; against the fake provider and a real database (SQLite and Postgres)."""
+"""Pending operations: resume after a lost answer with the same key and frozen parameters,
+refusals, expired keys; against the fake provider and a real database (SQLite and Postgres)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,13 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from tests.billing.fake_provider import FakeProvider, World, fake_billing
+from tests.billing.fake_provider import FakeProvider, fake_billing
+from tests.billing.fake_world import World
 from tests.conftest import Cli
-from zigznote.billing.money import Money
+from zigznote.billing.idempotency import freeze, thaw
 from zigznote.billing.types import (
-    BillingInterval,
-    CheckoutMode,
-    CheckoutRequest,
     Customer,
     CustomerInput,
-    PriceSpec,
-    ProductSpec,
-    SubscriptionRequest,
 )
 from zigznote.errors import ConfigError, InvalidInput, ProviderError
 from zigznote.services.billing import ops
@@ -43,50 +38,6 @@ def _rows(db: Database) -> list[PendingOperation]:
         return list(session.exec(select(PendingOperation).order_by(col(PendingOperation.created_at))).all())
 
 
-@pytest.mark.parametrize(
-    "request_",
-    [
-        CustomerInput(email="b@acme.example", name="Acme", metadata={"zigznote_org": "org_1"}),
-        ProductSpec("Pro", "For teams", ("Unlimited meetings", "Slack"), {"zigznote_plan": "pro"}),
-        PriceSpec("prod_1", Money(5120, "KWD"), BillingInterval.YEAR, 3, {"zigznote_plan": "pro"}),
-        SubscriptionRequest("cus_1", "price_1", quantity=4, trial_days=14, metadata={"zigznote_org": "org_1"}),
-        CheckoutRequest(
-            CheckoutMode.SUBSCRIPTION, "https://a.example/ok", "https://a.example/no", price_id="price_1", quantity=2
-        ),
-        CheckoutRequest(
-            CheckoutMode.PAYMENT, "https://a.example/ok", "https://a.example/no", amount=Money(1235, "JPY")
-        ),
-    ],
-)
-def test_freeze_and_thaw_round_trip_exactly(request_: Any) -> None:
-    import json
-
-    frozen = ops.freeze(request_)
-    assert json.loads(json.dumps(frozen)) == frozen  # plain JSON, stored as such
-    assert ops.thaw(type(request_), frozen) == request_
-
-
-def test_frozen_shapes() -> None:
-    assert ops.freeze(PriceSpec("prod_1", Money(2900, "USD"), BillingInterval.MONTH)) == {
-        "product_id": "prod_1",
-        "amount": {"amount": 2900, "currency": "USD"},
-        "interval": "month",
-        "interval_count": 1,
-        "metadata": {},
-    }
-    with pytest.raises(TypeError):
-        ops.freeze(1.5)
-
-
-def test_idempotency_keys_name_our_ids_and_stay_within_255() -> None:
-    assert (
-        ops.idempotency_key("customer.create", "org_01ABC", "bop_01XYZ")
-        == "zigznote/customer.create/org_01ABC/bop_01XYZ"
-    )
-    long = ops.idempotency_key("price.create", "x" * 300, "bop_01XYZ")
-    assert len(long) <= 255 and long.startswith("zigznote/price.create/") and long.endswith("/bop_01XYZ")
-
-
 def _create(db: Database, world: World, name: str) -> ops.Outcome[str]:
     client = FakeProvider()
     return ops.run(
@@ -94,8 +45,8 @@ def _create(db: Database, world: World, name: str) -> ops.Outcome[str]:
         provider="fake",
         operation="customer.create",
         scope="org_1",
-        params=ops.freeze(CustomerInput(name=name)),
-        call=lambda p, key: client.create_customer(ops.thaw(CustomerInput, p), idempotency_key=key),
+        params=freeze(CustomerInput(name=name)),
+        call=lambda p, key: client.create_customer(thaw(CustomerInput, p), idempotency_key=key),
         result_id=lambda c: c.id,
         record=lambda _s, c: c.id,
     )
@@ -109,6 +60,7 @@ def test_a_lost_answer_is_resent_with_the_same_key_and_frozen_params(db: Databas
     assert (row.status, row.attempts, row.result_id) == ("pending", 1, None)
     assert row.error == "connection to Fake lost before its answer"
     assert row.params == {"email": None, "name": "Acme", "metadata": {}}
+    assert row.idempotency_key == f"zigznote/customer.create/org_1/{row.id}"
 
     outcome = _create(db, fake_billing, "Acme Corp")  # the caller asks something else this time
     assert outcome.value == "cus_1"
@@ -191,8 +143,8 @@ def test_record_runs_in_the_completing_transaction(db: Database, fake_billing: W
             provider="fake",
             operation="customer.create",
             scope="org_1",
-            params=ops.freeze(CustomerInput(name="Acme")),
-            call=lambda p, key: client.create_customer(ops.thaw(CustomerInput, p), idempotency_key=key),
+            params=freeze(CustomerInput(name="Acme")),
+            call=lambda p, key: client.create_customer(thaw(CustomerInput, p), idempotency_key=key),
             result_id=lambda c: c.id,
             record=record,
         )

@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from tests.billing.fake_provider import World, fake_billing
+from tests.billing.fake_provider import fake_billing
+from tests.billing.fake_world import World
 from tests.conftest import Cli
 from zigznote.billing import events
 from zigznote.billing.events import EventContext

@@ -162,7 +162,8 @@ def test_lazy_registration_imports_on_first_get(clean_registry: None) -> None:
 
 def test_importing_billing_loads_no_sdk_or_babel() -> None:
     code = (
-        "import sys, zigznote.billing.providers, zigznote.billing.catalog_sync, zigznote.billing.types;"
+        "import sys, zigznote.billing.providers, zigznote.billing.catalog_sync, zigznote.billing.types,"
+        " zigznote.billing.idempotency;"
         "print(sorted(m for m in ('stripe', 'httpx', 'babel', 'sqlalchemy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -172,7 +173,9 @@ def test_importing_billing_loads_no_sdk_or_babel() -> None:
 def test_types_helpers() -> None:
     usd = Money(2900, "USD")
     payment = Payment("pi_1", usd, PaymentStatus.SUCCEEDED, Money(900, "USD"))
-    assert payment.refundable == Money(2000, "USD")
+    assert (payment.received, payment.refundable) == (usd, Money(2000, "USD"))  # no amount_received: amount
+    partly = Payment("pi_2", usd, PaymentStatus.SUCCEEDED, Money(900, "USD"), amount_received=Money(1500, "USD"))
+    assert (partly.received, partly.refundable) == (Money(1500, "USD"), Money(600, "USD"))
     price = Price("price_1", "prod_1", usd, BillingInterval.MONTH)
     sub = Subscription("sub_1", "cus_1", SubscriptionStatus.ACTIVE, items=(SubscriptionItem("si_1", price),))
     assert sub.price is price

@@ -24,7 +24,8 @@ import respx
 import sqlalchemy as sa
 from aiohttp import web
 
-from tests.billing.fake_provider import World, fake_billing
+from tests.billing.fake_provider import fake_billing
+from tests.billing.fake_world import World
 from tests.billing.stripe_world import API, CUS, SECRET_KEY, SUB, WEBHOOK_SECRET, StripeWorld, event, fixture, sign
 from tests.conftest import Cli
 from zigznote.billing import events

@@ -5,19 +5,34 @@
   unless ``ZIGZNOTE_REQUIRE_BROWSER`` is set (CI), and fails a test that leaves a browser process.
 - ``callback_port``: a loopback port free on both 127.0.0.1 and ::1, new for every test (the
   callback server binds both for ``localhost``).
+
+Helpers: :func:`run_flow` (``obtain_grant`` as the connect commands run it, with the wrapper as
+the browser) and :func:`only_page` (the page the browser's one launch ended on).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+from collections.abc import Callable
 
 import pytest
 
-from tests.support.chromium import headless_chromium
+from tests.support.chromium import ChromiumWrapper, headless_chromium
 from tests.support.fake_slack import fake_slack
+from zigznote.integrations.base import Grant, OAuthIntegration
+from zigznote.integrations.connect import obtain_grant
+from zigznote.integrations.tls import TlsFiles
 
-__all__ = ["callback_port", "fake_slack", "free_loopback_port", "headless_chromium", "port_is_free"]
+__all__ = [
+    "callback_port",
+    "fake_slack",
+    "free_loopback_port",
+    "headless_chromium",
+    "only_page",
+    "port_is_free",
+    "run_flow",
+]
 
 
 def port_is_free(port: int) -> bool:
@@ -60,3 +75,35 @@ def free_loopback_port() -> int:
 def callback_port() -> int:
     """A fresh free loopback port for this test's redirect URI."""
     return free_loopback_port()
+
+
+def _no_paste(prompt: str) -> str:
+    raise AssertionError(f"the browser flow asked for a pasted URL: {prompt!r}")
+
+
+def run_flow(
+    app: OAuthIntegration,
+    browser: ChromiumWrapper,
+    *,
+    timeout: float = 60.0,
+    tls: TlsFiles | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> Grant:
+    """``obtain_grant`` as the connect commands run it, with ``BROWSER`` = the wrapper and nothing
+    else in the environment; a request for a pasted URL fails the test."""
+    return obtain_grant(
+        app,
+        no_browser=False,
+        timeout=timeout,
+        tls=tls,
+        env={"BROWSER": str(browser.script)},
+        notify=notify or (lambda line: None),
+        read_pasted=_no_paste,
+    )
+
+
+def only_page(browser: ChromiumWrapper) -> str:
+    """The page the browser's one launch ended on, once that browser exited."""
+    [launch] = browser.wait_for_launches(1)
+    assert browser.wait_until_exited(30)
+    return browser.final_page(launch)

@@ -10,18 +10,17 @@ encrypted. Nothing is mocked between the browser, the callback server and the to
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import port_is_free
+from tests.browser.conftest import only_page, port_is_free, run_flow
 from tests.conftest import Cli
 from tests.support.chromium import ChromiumWrapper
 from tests.support.fake_hubspot import FakeHubSpot
+from tests.support.provider_helpers import without_provider_env
 from zigznote.errors import ConfigError, ProviderError
-from zigznote.integrations.connect import obtain_grant
 from zigznote.integrations.hubspot.oauth import DEFAULT_SCOPES, HubSpotOAuth
 
 pytestmark = pytest.mark.browser
@@ -31,9 +30,7 @@ SUCCESS_PAGE = "you can close this tab"
 
 @pytest.fixture
 def fake_hubspot(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
-    for name in list(os.environ):
-        if name.startswith("HUBSPOT_") or name in ("DISPLAY", "WAYLAND_DISPLAY", "SSH_CONNECTION", "SSH_TTY"):
-            monkeypatch.delenv(name)
+    without_provider_env(monkeypatch, "HUBSPOT")
     with FakeHubSpot() as fake:
         yield fake
 
@@ -96,15 +93,10 @@ def test_denied_in_the_browser_stores_nothing(
         api_base=fake_hubspot.url,
     )
     with pytest.raises(ConfigError) as caught:
-        obtain_grant(
-            app, no_browser=False, timeout=60, tls=None, env={"BROWSER": str(headless_chromium.script)},
-            notify=lambda line: None, read_pasted=lambda prompt: "",
-        )  # fmt: skip
+        run_flow(app, headless_chromium)
     assert caught.value.code == "access_denied"
     assert fake_hubspot.calls("token") == []
-    [launch] = headless_chromium.wait_for_launches(1)
-    assert headless_chromium.wait_until_exited(30)
-    assert "not granted" in headless_chromium.final_page(launch)
+    assert "not granted" in only_page(headless_chromium)
     assert port_is_free(callback_port)
 
 
@@ -122,12 +114,7 @@ def test_an_ip_literal_redirect_is_refused_by_hubspot(
         api_base=fake_hubspot.url,
     )
     with pytest.raises(ProviderError) as caught:
-        obtain_grant(
-            app, no_browser=False, timeout=8, tls=None, env={"BROWSER": str(headless_chromium.script)},
-            notify=lambda line: None, read_pasted=lambda prompt: "",
-        )  # fmt: skip
+        run_flow(app, headless_chromium, timeout=8)
     assert caught.value.code == "authorization_timeout"
     assert len(fake_hubspot.calls("authorize")) == 1 and fake_hubspot.calls("token") == []
-    [launch] = headless_chromium.wait_for_launches(1)
-    assert headless_chromium.wait_until_exited(30)
-    assert "must not be an IP address" in headless_chromium.final_page(launch)
+    assert "must not be an IP address" in only_page(headless_chromium)

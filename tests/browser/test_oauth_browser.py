@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import port_is_free
+from tests.browser.conftest import only_page, port_is_free, run_flow
 from tests.support.chromium import ChromiumWrapper, chromium_or_skip
 from tests.support.fake_slack import FakeSlack
 from zigznote.errors import ConfigError, ProviderError
 from zigznote.integrations.base import Grant
-from zigznote.integrations.connect import obtain_grant
 from zigznote.integrations.http import make_client
 from zigznote.integrations.slack.oauth import DEFAULT_SCOPES, SlackOAuth
 from zigznote.integrations.tls import TlsFiles, localhost_tls
@@ -32,10 +31,6 @@ from zigznote.integrations.tls import TlsFiles, localhost_tls
 pytestmark = pytest.mark.browser
 
 SUCCESS_PAGE = "you can close this tab"
-
-
-def _no_paste(prompt: str) -> str:
-    raise AssertionError(f"the browser flow asked for a pasted URL: {prompt!r}")
 
 
 def _connect(
@@ -47,7 +42,7 @@ def _connect(
     tls: TlsFiles | None = None,
     notify: Callable[[str], None] | None = None,
 ) -> Grant:
-    """obtain_grant as `slack connect` runs it, with BROWSER = the wrapper and nothing else in env."""
+    """obtain_grant as `slack connect` runs it (:func:`run_flow`), over the fake Slack."""
     with make_client() as http:
         slack = SlackOAuth(
             client_id=fake.client_id,
@@ -57,15 +52,7 @@ def _connect(
             api_base=fake.api_base,
             http=http,
         )
-        return obtain_grant(
-            slack,
-            no_browser=False,
-            timeout=timeout,
-            tls=tls,
-            env={"BROWSER": str(browser.script)},
-            notify=notify or (lambda line: None),
-            read_pasted=_no_paste,
-        )
+        return run_flow(slack, browser, timeout=timeout, tls=tls, notify=notify)
 
 
 def _assert_connected(
@@ -173,9 +160,7 @@ def test_access_denied_returns_nothing(
     assert time.monotonic() - started < 30  # ended by the redirect, not by the 60 s timeout
     assert fake_slack.calls("oauth.v2.access") == []
     assert fake_slack.valid_access_tokens() == []
-    [launch] = headless_chromium.wait_for_launches(1)
-    assert headless_chromium.wait_until_exited(30)
-    assert "not granted" in headless_chromium.final_page(launch)
+    assert "not granted" in only_page(headless_chromium)
     assert port_is_free(callback_port)
 
 
@@ -193,9 +178,7 @@ def test_wrong_state_is_ignored_until_the_timeout(
     assert time.monotonic() - started >= 8
     assert len(fake_slack.authorize_requests) == 1
     assert fake_slack.calls("oauth.v2.access") == []  # a code with a foreign state is never exchanged
-    [launch] = headless_chromium.wait_for_launches(1)
-    assert headless_chromium.wait_until_exited(30)
-    assert SUCCESS_PAGE not in headless_chromium.final_page(launch)
+    assert SUCCESS_PAGE not in only_page(headless_chromium)
     assert port_is_free(callback_port)
 
 

@@ -4,9 +4,7 @@ connection, a meeting to sync, and readers of what was stored."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,12 +14,14 @@ import pytest
 
 from tests.conftest import Cli
 from tests.support.fake_hubspot import FakeHubSpot
+from tests.support.provider_helpers import fixture_reader, point_at, store
 from zigznote.integrations.base import Grant, TokenSet
 from zigznote.services import integrations
 from zigznote.store.engine import Database, normalize_url
-from zigznote.vault import MasterKey, Vault
+from zigznote.vault import Vault
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "hubspot"
+__all__ = ["store"]  # the shared fixture, imported from here by the tests
+
 HUB_ID = "62515"
 
 MEETING: dict[str, Any] = {
@@ -43,42 +43,19 @@ MEETING: dict[str, Any] = {
 }
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return dict(json.loads((FIXTURES / name).read_text()))
-
-
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("HUBSPOT_") or name in (
-            "BROWSER",
-            "DISPLAY",
-            "WAYLAND_DISPLAY",
-            "SSH_CONNECTION",
-            "SSH_TTY",
-        ):
-            monkeypatch.delenv(name)
+fixture = fixture_reader("hubspot")
 
 
 @pytest.fixture
 def hub(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
     """A started fake HubSpot, with the HUBSPOT_* settings pointing at it (and two contacts,
     one owner)."""
-    _clean_env(monkeypatch)
     with FakeHubSpot() as fake:
-        for name, value in fake.env().items():
-            monkeypatch.setenv(name, value)
+        point_at(monkeypatch, fake)
         fake.add_contact("ada@example.com", "Ada", "Lovelace", "Analytical")
         fake.add_contact("grace@navy.example", "Grace", "Hopper", additional=["grace@example.com"])
         fake.add_owner("alice@example.com", "Alice", "Owner")
         yield fake
-
-
-@pytest.fixture
-def store(cli: Cli, env: dict[str, str]) -> Iterator[tuple[Database, Vault]]:
-    """(database, vault) of the CLI's store, under the CLI's master key."""
-    db = Database(cli.db_url)
-    yield db, Vault([MasterKey(base64.b64decode(env["ZIGZNOTE_MASTER_KEY"]), "env")])
-    db.dispose()
 
 
 def connect_with(store: tuple[Database, Vault], body: dict[str, Any], *, expires_in: float | None = None) -> None:

@@ -3,25 +3,31 @@ base URL, the store behind the CLI, a stored connection, and readers of what was
 
 from __future__ import annotations
 
-import base64
-import json
-import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
 import respx
 
 from tests.conftest import Cli
+from tests.support.provider_helpers import (
+    basic_of,
+    bearer_of,
+    fixture_reader,
+    form_of,
+    store,
+    without_provider_env,
+)
 from zigznote.integrations.base import Grant, TokenSet
 from zigznote.services import integrations
 from zigznote.store.engine import Database
-from zigznote.vault import MasterKey, Vault
+from zigznote.vault import Vault
+
+__all__ = ["basic_of", "bearer_of", "form_of", "store"]  # shared helpers, imported from here by the tests
 
 API = "https://slack.test/api"
 AUTHORIZE = "https://slack.test/oauth/v2/authorize"
@@ -35,38 +41,37 @@ ACCESS = "xoxe.xoxb-1-MS0yLTE3NjUzNjcyNDgxLTE5ODc0Njk4MzIz"
 REFRESH = "xoxe-1-My0xLTE3NjUzNjcyNDgxLWZpcnN0"
 
 
+#: The public view of the connection :func:`connect_stored` makes (``slack status`` …), without
+#: ``token_expires_at`` and ``connected_at``, which vary.
+STORED_VIEW: dict[str, Any] = {
+    "provider": "slack",
+    "status": "connected",
+    "team": TEAM_NAME,
+    "team_id": TEAM_ID,
+    "bot_user_id": BOT_USER,
+    "app_id": "A0KRD7HC3",
+    "scopes": SCOPES,
+    "refreshable": True,
+    "channel_id": None,
+    "channel_name": None,
+    "auto_send": False,
+    "last_error": None,
+    "last_error_at": None,
+    "refreshed_at": None,
+}
+
 REDIRECT = "https://localhost:8765/callback"
 ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z$")
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return dict(json.loads((FIXTURES / name).read_text()))
-
-
-def form_of(request: httpx.Request) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(request.content.decode(), keep_blank_values=True).items()}
-
-
-def basic_of(request: httpx.Request) -> tuple[str, str]:
-    scheme, _, value = request.headers["Authorization"].partition(" ")
-    assert scheme == "Basic"
-    user, _, password = base64.b64decode(value).decode().partition(":")
-    return user, password
-
-
-def bearer_of(request: httpx.Request) -> str:
-    scheme, _, value = request.headers["Authorization"].partition(" ")
-    assert scheme == "Bearer"
-    return value
+fixture = fixture_reader("slack")
 
 
 @pytest.fixture
 def slack_env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The isolated environment plus the Slack app's settings pointed at ``API``; no browser
     settings from the machine running the tests."""
-    for name in list(os.environ):
-        if name.startswith("SLACK_") or name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY", "SSH_CONNECTION", "SSH_TTY"):
-            monkeypatch.delenv(name)
+    without_provider_env(monkeypatch, "SLACK")
     values = {
         "SLACK_CLIENT_ID": CLIENT_ID,
         "SLACK_CLIENT_SECRET": CLIENT_SECRET,
@@ -83,14 +88,6 @@ def api(slack_env: dict[str, str]) -> Iterator[respx.MockRouter]:
     """respx on ``API``: every request to it must match a route; other hosts are refused."""
     with respx.mock(base_url=API, assert_all_called=False) as router:
         yield router
-
-
-@pytest.fixture
-def store(cli: Cli, env: dict[str, str]) -> Iterator[tuple[Database, Vault]]:
-    """(database, vault) of the CLI's store, under the CLI's master key."""
-    db = Database(cli.db_url)
-    yield db, Vault([MasterKey(base64.b64decode(env["ZIGZNOTE_MASTER_KEY"]), "env")])
-    db.dispose()
 
 
 def connect_stored(

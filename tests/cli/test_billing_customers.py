@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.billing.fake_provider import World, fake_billing, stable
+from tests.billing.fake_provider import fake_billing
+from tests.billing.fake_world import World
+from tests.billing.support import stable
 from tests.conftest import Cli
 
 __all__ = ["fake_billing"]  # fixtures used by name

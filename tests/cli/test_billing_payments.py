@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.billing.fake_provider import World, fake_billing, stable, write_plans
+from tests.billing.fake_provider import fake_billing
+from tests.billing.fake_world import World
+from tests.billing.support import stable, write_plans
 from tests.conftest import Cli
 from zigznote.billing.money import Money
 from zigznote.errors import ProviderError

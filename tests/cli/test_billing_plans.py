@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.billing.fake_provider import PLANS_TOML, World, fake_billing, stable, write_plans
+from tests.billing.fake_provider import fake_billing
+from tests.billing.fake_world import World
+from tests.billing.support import PLANS_TOML, stable, write_plans
 from tests.conftest import Cli
 
 __all__ = ["fake_billing"]  # fixtures used by name

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import respx
 
-from tests.billing.fake_provider import stable
+from tests.billing.support import stable
 from tests.conftest import Cli
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # stripe's HTTPXClient

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.billing.fake_provider import FakeProvider, World, fake_billing, stable, write_plans
+from tests.billing.fake_provider import FakeProvider, fake_billing
+from tests.billing.fake_world import World
+from tests.billing.support import stable, write_plans
 from tests.conftest import Cli
 from zigznote.billing import providers
 from zigznote.billing.providers.base import Capabilities

@@ -11,7 +11,7 @@ import pytest
 from tests.cli._hubspot_support import HUB_ID, connect_with, hub, import_meeting, store, stored_tokens
 from tests.conftest import Cli
 from tests.support.fake_hubspot import FakeHubSpot
-from zigznote.cli import hubspot as hubspot_cli
+from zigznote.cli import _connect
 from zigznote.services import integrations
 from zigznote.services.hubspot import links
 from zigznote.store.engine import Database
@@ -47,15 +47,16 @@ def test_connect_with_oauth_in_paste_mode(
 ) -> None:
     """The user opens the printed URL elsewhere and pastes the address the browser ends on."""
     lines: list[str] = []
-    monkeypatch.setattr(hubspot_cli, "_say", lines.append)
+    monkeypatch.setattr(_connect, "say", lines.append)
 
     def paste(prompt: str) -> str:
         answer = httpx.get(lines[1], follow_redirects=False)  # the authorize URL, alone on its line
         assert answer.status_code == 302
         return answer.headers["location"] + "\n"
 
-    monkeypatch.setattr(hubspot_cli, "_read_pasted", paste)
+    monkeypatch.setattr(_connect, "read_pasted", paste)
     data = cli.ok("--org", "acme", "hubspot", "connect", "--no-browser")
+    assert lines[0] == "Open this URL in a browser to authorize zigznote with HubSpot:"  # its proper name
     assert data["method"] == "oauth" and data["token_kind"] == "oauth"
     assert data["hub_id"] == HUB_ID and data["hub_domain"] == "fake-portal.hubspot.com"
     assert data["scopes"] == SCOPES and data["refreshable"] is True

@@ -1,7 +1,8 @@
 """What a newcomer following the README meets on `zigznote hubspot …` (findings of a trial run):
 hints that fit the command at hand, a paste prompt whose line is ended before what follows, no
-app-uninstall advice for a static token, and counts in good English. HubSpot is the fake on
-loopback (real HTTP)."""
+app-uninstall advice for a static token, counts in good English, a way out of a disconnect
+HubSpot cannot answer (`--local-only`), and a warning for a redirect URI HubSpot refuses.
+HubSpot is the fake on loopback (real HTTP)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def test_both_app_credentials_missing_are_named_in_plural(
     assert hub.requests == []
 
 
-def test_disconnect_without_the_app_credentials_does_not_offer_a_service_key(
+def test_disconnect_without_the_app_credentials_offers_local_only_not_a_service_key(
     cli: Cli, org: dict[str, Any], store: Store, hub: FakeHubSpot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connect_with(store, hub.install())
@@ -71,7 +72,8 @@ def test_disconnect_without_the_app_credentials_does_not_offer_a_service_key(
         "code": "hubspot_not_configured",
         "message": "revoking the HubSpot refresh token needs the HubSpot app's credentials: HUBSPOT_CLIENT_SECRET "
         "is not set",
-        "hint": WHERE,
+        "hint": f"{WHERE}; to delete the stored connection without revoking, run "
+        "`zigznote --org acme hubspot disconnect --local-only`",
     }
     assert hub.calls("revoke") == []
     assert integrations.get(store[0], org_id="acme", provider="hubspot")["account_id"] == HUB_ID  # type: ignore[index]
@@ -153,3 +155,95 @@ def test_one_released_job_is_said_in_the_singular(
     ran = cli("--org", "acme", "hubspot", "connect", "--token-stdin", input=hub.service_key())
     assert ran.exit_code == 0, ran.stderr
     assert ran.stderr.splitlines()[-1] == "released 1 held HubSpot job: they run again now"
+
+
+# -- disconnect --local-only (finding F) ----------------------------------------------------------
+
+LOCAL_ONLY = (
+    "to delete the stored connection without revoking, run `zigznote --org acme hubspot disconnect --local-only`"
+)
+
+
+def test_disconnect_local_only_deletes_without_asking_hubspot(
+    cli: Cli, org: dict[str, Any], store: Store, hub: FakeHubSpot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator lost the client secret: --local-only deletes the connection, its rule and its
+    links without a revoke, and says the refresh token stays valid until the app is uninstalled."""
+    body = hub.install()
+    connect_with(store, body)
+    expires = integrations.get(store[0], org_id="acme", provider="hubspot")["token_expires_at"]  # type: ignore[index]
+    monkeypatch.delenv("HUBSPOT_CLIENT_SECRET")
+    ran = cli("--org", "acme", "hubspot", "disconnect", "--local-only")
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.stderr.splitlines() == [
+        f"✓ disconnected HubSpot portal {HUB_ID}: the stored connection was deleted without revoking",
+        "warning: the HubSpot refresh token stays valid until the app is uninstalled from the account (Settings → "
+        f"Integrations → Connected apps), and the access token until {expires}",
+    ]
+    assert hub.requests == []
+    assert hub.valid_refresh_tokens() == [body["refresh_token"]]  # what the warning says: still valid there
+    assert integrations.get(store[0], org_id="acme", provider="hubspot") is None
+
+
+def test_disconnect_when_hubspot_is_down_offers_local_only(
+    cli: Cli, org: dict[str, Any], store: Store, hub: FakeHubSpot
+) -> None:
+    connect_with(store, hub.install())
+    hub.fail("revoke", status=503, body={"status": "error", "message": "Service Unavailable"}, times=10)
+    error = cli.fails(5, "--org", "acme", "hubspot", "disconnect")
+    assert error["hint"].endswith(LOCAL_ONLY)
+    assert integrations.get(store[0], org_id="acme", provider="hubspot") is not None  # kept
+
+
+def test_disconnect_local_only_of_a_static_token_under_json(
+    cli: Cli, org: dict[str, Any], store: Store, hub: FakeHubSpot
+) -> None:
+    connect_static(store, hub.service_key())
+    ran = cli("--json", "--org", "acme", "hubspot", "disconnect", "--local-only")
+    assert ran.exit_code == 0, ran.stderr
+    still_valid = "the static token stays valid at HubSpot: delete or rotate it in the HubSpot account's settings"
+    assert ran.json == {
+        "provider": "hubspot",
+        "hub_id": HUB_ID,
+        "revoked": False,
+        "already_invalid": False,
+        "static": True,
+        "deleted": True,
+        "auto_sync_dropped": False,
+        "links_dropped": 0,
+        "uninstall": None,
+        "local_only": True,
+        "still_valid": still_valid,
+    }
+    assert ran.stderr == f"warning: {still_valid}\n"
+    assert hub.requests == []
+
+
+# -- redirect URIs HubSpot refuses (finding H) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]"])
+def test_an_ip_literal_redirect_uri_is_warned_about_right_after_the_url(
+    cli: Cli, org: dict[str, Any], store: Store, hub: FakeHubSpot, monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    redirect = f"http://{host}:8765/callback"
+    monkeypatch.setenv("HUBSPOT_REDIRECT_URI", redirect)
+    ran = cli("--org", "acme", "hubspot", "connect", "--no-browser", input="")
+    assert ran.exit_code == 2  # nothing pasted: the flow went on after the warning
+    lines = ran.stderr.splitlines()
+    assert lines[0] == "Open this URL in a browser to authorize zigznote with HubSpot:"
+    assert lines[2] == (
+        f"warning: HubSpot refuses redirect URIs with an IP address, and HUBSPOT_REDIRECT_URI is {redirect}: its "
+        "authorize page will likely show an error unless a proxy or tunnel puts a host name in front; use "
+        "http://localhost:PORT/… instead (registered in the app)"
+    )
+    assert lines[3].startswith(f"After you approve, the browser goes to {redirect}")
+    assert hub.requests == []
+
+
+def test_the_default_localhost_redirect_gets_no_warning(
+    cli: Cli, org: dict[str, Any], store: Store, hub: FakeHubSpot
+) -> None:
+    ran = cli("--org", "acme", "hubspot", "connect", "--no-browser", input="")
+    assert ran.exit_code == 2
+    assert "warning" not in ran.stderr

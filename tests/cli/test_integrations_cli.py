@@ -57,7 +57,9 @@ def connect_both(store: Any, *, slack_name: str = "Acme HQ") -> tuple[dict[str, 
     integrations.save_grant(
         db, vault, org_id="acme", provider="hubspot", grant=Grant(TokenSet("pat-PLAINTEXT"), "4242", None, {})
     )
-    integrations.mark_error(db, org_id="acme", provider="hubspot", message="hubspot refused the access token: 401")
+    integrations.mark_error(
+        db, org_id="acme", provider="hubspot", message="HubSpot refused the access token (HTTP 401)"
+    )
     shown = integrations.get(db, org_id="acme", provider="hubspot")
     slack.pop("released_jobs")
     assert shown is not None
@@ -73,11 +75,12 @@ def cells(stdout: str) -> list[list[str]]:
 def test_nothing_connected(cli: Cli, org: dict[str, Any]) -> None:
     assert cli.ok("--org", "acme", "integrations", "list") == [not_connected("slack"), not_connected("hubspot")]
     ran = cli("--org", "acme", "integrations", "list")
-    assert ran.exit_code == 0
+    assert (ran.exit_code, ran.stderr) == (0, "")
     assert cells(ran.stdout) == [
-        ["slack", "not connected", "-", "-", "-", "-"],
-        ["hubspot", "not connected", "-", "-", "-", "-"],
+        ["slack", "not connected", "-", "-", "-"],
+        ["hubspot", "not connected", "-", "-", "-"],
     ]
+    assert "last error" not in ran.stdout  # no error table without an error
 
 
 def test_connected_and_error(cli: Cli, org: dict[str, Any], store: Any) -> None:
@@ -102,17 +105,57 @@ def test_connected_and_error(cli: Cli, org: dict[str, Any], store: Any) -> None:
     }
     assert (listed[1]["status"], listed[1]["last_error"], listed[1]["refreshable"]) == (
         "error",
-        "hubspot refused the access token: 401",
+        "HubSpot refused the access token (HTTP 401)",
         False,
     )
     assert listed[1]["last_error_at"] is not None
 
     ran = cli("--org", "acme", "integrations", "list")
-    assert ran.exit_code == 0
+    assert (ran.exit_code, ran.stderr) == (0, "")
     assert cells(ran.stdout) == [
-        ["slack", "connected", "Acme HQ (T0123)", "chat:write, channels:read", "2030-01-02T03:04:05Z", "-"],
-        ["hubspot", "error", "4242", "-", "-", "hubspot refused the access token: 401"],
+        ["slack", "connected", "Acme HQ (T0123)", "2 scopes", "2030-01-02T03:04:05Z"],
+        ["hubspot", "error", "4242", "-", "-"],
+        ["hubspot", listed[1]["last_error_at"], "HubSpot refused the access token (HTTP 401)"],
     ]
+    assert ran.stdout.count("HubSpot refused") == 1
+
+
+def test_fits_80_columns_without_splitting_words_or_ids(
+    cli: Cli, org: dict[str, Any], store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four scopes, a long workspace name and a long error on an 80-column pipe: the scopes are
+    a count (the list is in --json), the account ID and every word stay whole, each error is
+    said once, in a table of its own."""
+    db, vault = store
+    scopes = ("chat:write", "channels:read", "groups:read", "channels:join")
+    tokens = TokenSet(ACCESS, REFRESH, datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC), scopes)
+    grant = Grant(tokens, "T0123ABCD", "Acme Corporation Worldwide HQ", {"bot_user_id": "U1"})
+    integrations.save_grant(db, vault, org_id="acme", provider="slack", grant=grant)
+    error = "Slack refused the access token (auth.test: invalid_auth)"
+    integrations.mark_error(db, org_id="acme", provider="slack", message=error)
+    since = cli.ok("--org", "acme", "integrations", "list")[0]["last_error_at"]
+    assert cli.ok("--org", "acme", "integrations", "list")[0]["scopes"] == list(scopes)
+
+    monkeypatch.setenv("COLUMNS", "80")
+    ran = cli("--org", "acme", "integrations", "list")
+    assert (ran.exit_code, ran.stderr) == (0, "")
+    assert ran.stdout == (
+        "┏━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━┓\n"
+        "┃ provider ┃ state         ┃ account         ┃ scopes   ┃ token expires        ┃\n"
+        "┡━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━┩\n"
+        "│ slack    │ error         │ Acme            │ 4 scopes │ 2030-01-02T03:04:05Z │\n"
+        "│          │               │ Corporation     │          │                      │\n"
+        "│          │               │ Worldwide HQ    │          │                      │\n"
+        "│          │               │ (T0123ABCD)     │          │                      │\n"
+        "│ hubspot  │ not connected │ -               │ -        │ -                    │\n"
+        "└──────────┴───────────────┴─────────────────┴──────────┴──────────────────────┘\n"
+        "┏━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓\n"
+        "┃ provider ┃ since                       ┃ last error                          ┃\n"
+        "┡━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩\n"
+        f"│ slack    │ {since:<27} │ Slack refused the access token      │\n"
+        "│          │                             │ (auth.test: invalid_auth)           │\n"
+        "└──────────┴─────────────────────────────┴─────────────────────────────────────┘\n"
+    )
 
 
 def test_tokens_are_never_shown(cli: Cli, org: dict[str, Any], store: Any) -> None:

@@ -15,15 +15,13 @@ import respx
 from tests.cli._slack_support import (
     ACCESS,
     AUTHORIZE,
-    BOT_USER,
     CLIENT_ID,
     CLIENT_SECRET,
     ISO_RE,
     REDIRECT,
     REFRESH,
-    SCOPES,
+    STORED_VIEW,
     TEAM_ID,
-    TEAM_NAME,
     api,
     basic_of,
     bearer_of,
@@ -69,7 +67,7 @@ def test_no_browser_paste_flow_stores_the_rotating_tokens_encrypted(
 
     # stderr: the URL alone on its line before anything else happens, then the paste prompt.
     lines = ran.stderr.splitlines()
-    assert lines[0] == "Open this URL in a browser to authorize zigznote with slack:"
+    assert lines[0] == "Open this URL in a browser to authorize zigznote with Slack:"
     assert lines[1] == (
         f"{AUTHORIZE}?response_type=code&client_id={CLIENT_ID}&redirect_uri=https%3A%2F%2Flocalhost%3A8765"
         f"%2Fcallback&state={STATE}&scope=chat%3Awrite%2Cchat%3Awrite.public%2Cchannels%3Aread%2Cgroups%3Aread"
@@ -83,25 +81,7 @@ def test_no_browser_paste_flow_stores_the_rotating_tokens_encrypted(
     shown = ran.json
     connected_at = shown.pop("connected_at")
     token_expires_at = shown.pop("token_expires_at")
-    assert shown == {
-        "provider": "slack",
-        "status": "connected",
-        "team": TEAM_NAME,
-        "team_id": TEAM_ID,
-        "bot_user_id": BOT_USER,
-        "app_id": "A0KRD7HC3",
-        "scopes": SCOPES,
-        "refreshable": True,
-        "channel_id": None,
-        "channel_name": None,
-        "auto_send": False,
-        "last_error": None,
-        "last_error_at": None,
-        "refreshed_at": None,
-        "method": "oauth",
-        "released_jobs": 0,
-        "auto_send_dropped": False,
-    }
+    assert shown == {**STORED_VIEW, "method": "oauth", "released_jobs": 0, "auto_send_dropped": False}
     assert ISO_RE.match(connected_at)
     lifetime = parse_timestamp(token_expires_at).replace(tzinfo=UTC) - before
     assert timedelta(seconds=43_200 - 60) < lifetime <= timedelta(seconds=43_200 + 1)

@@ -108,7 +108,9 @@ def test_connect_through_the_loopback_callback(
     assert shown["refreshable"] is True and shown["method"] == "oauth"
     lines = ran.stderr.splitlines()
     assert lines[1].startswith(fake.authorize_url + "?")
-    assert lines[2] == f"Waiting up to 300 s for the redirect to http://localhost:{port}/callback; opening a browser."
+    # The fake takes http (Slack would not): the command warns right after the URL, then waits.
+    assert lines[2].startswith("warning: Slack accepts only https redirect URLs")
+    assert lines[3] == f"Waiting up to 300 s for the redirect to http://localhost:{port}/callback; opening a browser."
     assert browser.launches() == [lines[1]]  # the printed URL is the one the browser opened
     assert CLOSE_PAGE in browser.page()
     [exchange] = fake.calls("oauth.v2.access")

@@ -12,13 +12,13 @@ import respx
 from tests.cli._slack_support import (
     ACCESS,
     API,
-    BOT_USER,
     CLIENT_ID,
     CLIENT_SECRET,
     ISO_RE,
     REDIRECT,
     REFRESH,
     SCOPES,
+    STORED_VIEW,
     TEAM_ID,
     TEAM_NAME,
     api,
@@ -50,22 +50,9 @@ def test_status_checks_live_and_shows_the_stored_facts(
     at = shown["check"].pop("at")
     assert ISO_RE.match(at)
     assert shown == {
-        "provider": "slack",
-        "status": "connected",
-        "team": TEAM_NAME,
-        "team_id": TEAM_ID,
-        "bot_user_id": BOT_USER,
-        "app_id": "A0KRD7HC3",
-        "scopes": SCOPES,
+        **STORED_VIEW,
         "token_expires_at": saved["token_expires_at"],
-        "refreshable": True,
-        "channel_id": None,
-        "channel_name": None,
-        "auto_send": False,
-        "last_error": None,
-        "last_error_at": None,
         "connected_at": saved["connected_at"],
-        "refreshed_at": None,
         "bot_user": "notes",
         "check": {"ok": True, "error": None},
     }
@@ -215,6 +202,8 @@ def test_disconnect_revokes_and_deletes(cli: Cli, org: dict[str, Any], api: resp
         "uninstalled": None,
         "deleted": True,
         "auto_send_dropped": False,
+        "local_only": False,
+        "still_valid": None,
     }
     assert [bearer_of(c.request) for c in revoke.calls] == [ACCESS]
     nothing_stored(cli)

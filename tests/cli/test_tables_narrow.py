@@ -158,3 +158,65 @@ def test_narrow_says_which_columns_it_left_out(populated: dict[str, Any]) -> Non
     )
     header = ran.stdout.splitlines()[0].split()
     assert header == ["id", "event", "status", "attempts", "last", "code"]
+
+
+def test_jobs_list_keeps_kinds_and_targets_whole(
+    cli: Cli, org: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newcomer's Slack auto-send job on an 80-column pipe: ID, kind and target whole (they
+    were `slack.s`/`ummary` and `C0GENER`/`AL1`), status and attempts before the event type."""
+    cli.ok(
+        "--org", "acme", "jobs", "rules", "set", "slack.summary", "--events", "summary.ready", "--target", "C0GENERAL1"
+    )
+    emitted = cli.ok("--org", "acme", "events", "emit", "summary.ready", "--data", '{"meeting_id": "m-123"}')
+    [job] = emitted["jobs"]
+    monkeypatch.setenv("COLUMNS", str(WIDTH))
+    ran = cli("--org", "acme", "jobs", "list")
+    assert ran.exit_code == 0
+    assert ran.stdout == (
+        "id                              kind           target      status   attempts\n"
+        "────────────────────────────────────────────────────────────────────────────\n"
+        f"{job['id']}  slack.summary  C0GENERAL1  pending  0       \n"
+    )
+    assert ran.stderr == (
+        "80 columns wide: not showing event, last code, next attempt, created "
+        "(widen the terminal, set COLUMNS, or use --json)\n"
+    )
+
+
+def test_a_text_column_folds_between_words_and_is_shown_when_it_can_be(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Words stay whole while the room allows; when it does not, the column is still shown
+    (at least 8 characters), folding its longer words, rather than left out."""
+    from zigznote.cli._output import Output
+
+    rows = [
+        {"id": "wh_01M8NV2S6G0XBDD9A9ZN0TP5CY", "kind": "slack.summary", "note": "an uncharacteristically long note"}
+    ]
+    columns = [("id", "id"), ("kind", "kind"), ("note", "note")]
+    monkeypatch.setenv("COLUMNS", "72")
+    Output().items(rows, columns)
+    assert capsys.readouterr().out == (
+        "┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━┓\n"
+        "┃ id                            ┃ kind          ┃ note                 ┃\n"
+        "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━┩\n"
+        "│ wh_01M8NV2S6G0XBDD9A9ZN0TP5CY │ slack.summary │ an                   │\n"
+        "│                               │               │ uncharacteristically │\n"
+        "│                               │               │ long note            │\n"
+        "└───────────────────────────────┴───────────────┴──────────────────────┘\n"
+    )
+    monkeypatch.setenv("COLUMNS", "60")
+    Output().items(rows, columns)
+    assert capsys.readouterr().out == (
+        "┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━━┓\n"
+        "┃ id                            ┃ kind          ┃ note     ┃\n"
+        "┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━━┩\n"
+        "│ wh_01M8NV2S6G0XBDD9A9ZN0TP5CY │ slack.summary │ an       │\n"
+        "│                               │               │ uncharac │\n"
+        "│                               │               │ teristic │\n"
+        "│                               │               │ ally     │\n"
+        "│                               │               │ long     │\n"
+        "│                               │               │ note     │\n"
+        "└───────────────────────────────┴───────────────┴──────────┘\n"
+    )

@@ -6,16 +6,14 @@ jobs until `hubspot connect` releases them. SQLite and Postgres (the `cli` fixtu
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import Cli
 from tests.support.fake_hubspot import FakeHubSpot
+from tests.support.provider_helpers import attempts, import_and_emit, jobs, point_at, sweep_until
 from zigznote.delivery import handlers
 from zigznote.errors import ConfigError, CredentialsRejected, NotFound, ProviderError
 from zigznote.integrations.hubspot import handlers as hubspot_job
@@ -37,12 +35,8 @@ MEETING: dict[str, Any] = {
 def fake(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
     """The fake HubSpot with HUBSPOT_* pointing at it, fast retries, org `acme`, HubSpot
     connected with a service key and auto-sync on."""
-    for name in list(os.environ):
-        if name.startswith("HUBSPOT_"):
-            monkeypatch.delenv(name)
     with FakeHubSpot() as fake:
-        for name, value in fake.env().items():
-            monkeypatch.setenv(name, value)
+        point_at(monkeypatch, fake)
         monkeypatch.setenv("ZIGZNOTE_RETRY_SCHEDULE", "50ms,50ms")  # an attempt and two retries
         fake.add_contact("ana@example.com", "Ana", "Example")
         cli.ok("orgs", "create", "acme")
@@ -54,31 +48,6 @@ def fake(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
 
 def connect(cli: Cli, fake: FakeHubSpot) -> dict[str, Any]:
     return dict(cli.ok("--org", "acme", "hubspot", "connect", "--token-stdin", input=fake.service_key()))
-
-
-def import_and_emit(cli: Cli, meeting: dict[str, Any], event: str = "summary.ready") -> dict[str, Any]:
-    cli.ok("--org", "acme", "meetings", "import", "-", input=json.dumps(meeting))
-    data = json.dumps({"meeting_id": meeting["external_id"]})
-    return dict(cli.ok("--org", "acme", "events", "emit", event, "--data", data))
-
-
-def jobs(cli: Cli) -> list[dict[str, Any]]:
-    return list(reversed(cli.ok("--org", "acme", "jobs", "list")))  # oldest first
-
-
-def attempts(cli: Cli, job_id: str) -> list[tuple[Any, ...]]:
-    rows = cli.ok("--org", "acme", "jobs", "attempts", job_id)
-    return [(a["attempt_number"], a["status_code"], a["error"], a["response_excerpt"]) for a in rows]
-
-
-def sweep_until(cli: Cli, done: Callable[[], bool], *, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        cli.ok("worker", "sweep")
-        if done():
-            return
-        assert time.monotonic() < deadline, f"the jobs did not reach the expected state in time: {jobs(cli)}"
-        time.sleep(0.06)
 
 
 def test_both_events_sync_the_meeting_once(cli: Cli, fake: FakeHubSpot) -> None:

@@ -11,9 +11,7 @@ import asyncio
 import base64
 import itertools
 import json
-import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +21,7 @@ from tests.cli._webhooks_support import sql
 from tests.conftest import Cli
 from tests.support.fake_slack import FakeSlack, SlackRequest
 from tests.support.fake_slack_api import Reply
+from tests.support.provider_helpers import attempts, import_and_emit, jobs, point_at, sweep_until
 from zigznote import errors
 from zigznote.config import load_settings
 from zigznote.delivery import handlers
@@ -58,12 +57,8 @@ def _meeting(external_id: str, *, paragraphs: int = 1) -> dict[str, Any]:
 def fake(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
     """The fake Slack with SLACK_* pointing at it, fast retries, org `acme`, Slack connected with
     a bot token (`slack connect --token-stdin`) and auto-send on to CHANNEL."""
-    for name in list(os.environ):
-        if name.startswith("SLACK_"):
-            monkeypatch.delenv(name)
     with FakeSlack() as fake:
-        for name, value in fake.env().items():
-            monkeypatch.setenv(name, value)
+        point_at(monkeypatch, fake)
         monkeypatch.setenv("ZIGZNOTE_RETRY_SCHEDULE", "50ms,50ms")  # an attempt and two retries
         cli.ok("orgs", "create", "acme")
         connect(cli, fake)
@@ -80,32 +75,6 @@ def fake(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
 def connect(cli: Cli, fake: FakeSlack) -> dict[str, Any]:
     token = fake.install(scopes=BOT_SCOPES)["access_token"]
     return dict(cli.ok("--org", "acme", "slack", "connect", "--token-stdin", input=token))
-
-
-def import_and_emit(cli: Cli, meeting: dict[str, Any]) -> dict[str, Any]:
-    cli.ok("--org", "acme", "meetings", "import", "-", input=json.dumps(meeting))
-    data = json.dumps({"meeting_id": meeting["external_id"]})
-    return dict(cli.ok("--org", "acme", "events", "emit", "summary.ready", "--data", data))
-
-
-def jobs(cli: Cli) -> list[dict[str, Any]]:
-    return list(reversed(cli.ok("--org", "acme", "jobs", "list")))  # oldest first
-
-
-def attempts(cli: Cli, job_id: str) -> list[tuple[Any, ...]]:
-    rows = cli.ok("--org", "acme", "jobs", "attempts", job_id)
-    return [(a["attempt_number"], a["status_code"], a["error"], a["response_excerpt"]) for a in rows]
-
-
-def sweep_until(cli: Cli, done: Callable[[], bool], *, timeout: float = 20.0) -> None:
-    """`worker sweep` until ``done()`` (a retry is due 50 ms after a failure)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        cli.ok("worker", "sweep")
-        if done():
-            return
-        assert time.monotonic() < deadline, f"the jobs did not reach the expected state in time: {jobs(cli)}"
-        time.sleep(0.06)
 
 
 def status_of(cli: Cli, job_id: str) -> str:

@@ -175,6 +175,9 @@ def test_https_flow_with_generated_certificate_ignores_a_mismatched_state_first(
     assert client.done.wait(10)
     assert [status for status, _ in client.answers] == [400, 200]
     assert "Connected" in client.answers[1][1] and "Not this sign-in" in client.answers[0][1]
+    # The terminal was told of the turned-away redirect (before the browser got its page).
+    stray = [line for kind, line in flow.events if kind == "notify" and line.startswith("ignored")]
+    assert stray == ["ignored a redirect that was not from this sign-in (state did not match); still waiting"]
     assert_port_free(port)
 
 

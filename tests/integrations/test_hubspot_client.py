@@ -4,34 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import respx
 
+from tests.support.provider_helpers import Sleeps, fixture_reader, sleeps
 from zigznote.errors import ConfigError, CredentialsRejected, NotFound, ProviderError, ZigznoteError
 from zigznote.integrations.hubspot.client import DEFAULT_API_VERSION, PATHS, HubSpotClient
+
+__all__ = ["sleeps"]  # fixtures used by name
 
 API = "https://hubspot.test"
 V = DEFAULT_API_VERSION
 TOKEN = "CJSP5qf1KhICAQEYs-gDIIGOBii1hQIyGQAf3xBKEgsYjYMJVvlHEz9tFHAwSq1TQAM40s0D"
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "hubspot"
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+fixture = fixture_reader("hubspot")
 
 
 @pytest.fixture

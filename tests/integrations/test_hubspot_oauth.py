@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 import respx
 
+from tests.support.provider_helpers import fixture_reader
 from zigznote.errors import ConfigError, CredentialsRejected, InvalidInput, ProviderError
 from zigznote.integrations.base import Grant, TokenSet
 from zigznote.integrations.hubspot.client import DEFAULT_API_VERSION, HubSpotClient
@@ -30,12 +29,10 @@ REFRESH = "6f18f26a-3e95-4d95-a6e5-3d5c6e5c9e5a"
 TOKEN_URL = f"{API}/oauth/{V}/token"
 INTROSPECT_URL = f"{API}/oauth/{V}/token/introspect"
 REVOKE_URL = f"{API}/oauth/{V}/token/revoke"
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "hubspot"
 SCOPES = ("oauth", "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.owners.read")
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
+fixture = fixture_reader("hubspot")
 
 
 def form_of(request: httpx.Request) -> dict[str, str]:
@@ -270,3 +267,25 @@ def test_a_static_token_that_is_empty_or_refused_is_an_error() -> None:
             grant_from_static_token(client, " \n")
         with pytest.raises(CredentialsRejected):
             grant_from_static_token(client, "pat-na1-revoked")
+
+
+@pytest.mark.parametrize(
+    ("redirect", "warned"),
+    [
+        ("http://127.0.0.1:8765/callback", True),
+        ("http://[::1]:8765/callback", True),
+        ("https://10.0.0.5/callback", True),
+        ("http://localhost:8765/callback", False),
+        ("https://notes.example.com/hubspot/callback", False),
+    ],
+)
+def test_an_ip_literal_redirect_uri_is_warned_about(redirect: str, warned: bool) -> None:
+    """HubSpot refuses IP-literal redirect URIs: a warning (a proxy may front it), never an error."""
+    app = HubSpotOAuth(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uri=redirect)
+    expected = (
+        f"HubSpot refuses redirect URIs with an IP address, and HUBSPOT_REDIRECT_URI is {redirect}: its authorize "
+        "page will likely show an error unless a proxy or tunnel puts a host name in front; use "
+        "http://localhost:PORT/… instead (registered in the app)"
+    )
+    assert app.redirect_warning() == (expected if warned else None)
+    assert (app.provider, app.title) == ("hubspot", "HubSpot")

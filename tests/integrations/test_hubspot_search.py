@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import respx
 
+from tests.support.provider_helpers import Sleeps, fixture_reader, sleeps
 from zigznote.errors import InvalidInput, ProviderError
 from zigznote.integrations.hubspot.client import DEFAULT_API_VERSION, HubSpotClient
 from zigznote.integrations.hubspot.search import Contact
 
+__all__ = ["sleeps"]  # fixtures used by name
+
 API = "https://hubspot.test"
 V = DEFAULT_API_VERSION
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "hubspot"
 CONTACTS_SEARCH = f"{API}/crm/objects/{V}/contacts/search"
 PROPS = ["email", "firstname", "lastname", "company", "hs_additional_emails"]
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
+fixture = fixture_reader("hubspot")
 
 
 def body_of(request: httpx.Request) -> Any:
@@ -36,16 +36,6 @@ def email_groups(values: list[str]) -> list[dict[str, Any]]:
         {"filters": [{"propertyName": "email", "operator": "IN", "values": values}]},
         {"filters": [{"propertyName": "hs_additional_emails", "operator": "IN", "values": values}]},
     ]
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from zigznote.errors import ConfigError, Conflict, InvalidInput, ProviderError
+from zigznote.integrations import loopback
 from zigznote.integrations.loopback import callback_target, wait_for_code
 from zigznote.integrations.tls import TlsFiles, localhost_tls
 
@@ -88,10 +89,18 @@ def request(
 class Waiting:
     """``wait_for_code`` running in a thread; ``result()`` is its return value or exception."""
 
-    def __init__(self, pool: ThreadPoolExecutor, uri: str, *, timeout: float = 20, tls: TlsFiles | None = None) -> None:
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        uri: str,
+        *,
+        timeout: float = 20,
+        tls: TlsFiles | None = None,
+        on_stray: Callable[[], None] | None = None,
+    ) -> None:
         self.bound = threading.Event()
         self.future: Future[str] = pool.submit(
-            wait_for_code, uri, state=STATE, timeout=timeout, tls=tls, ready=self.bound.set
+            wait_for_code, uri, state=STATE, timeout=timeout, tls=tls, ready=self.bound.set, on_stray=on_stray
         )
         if not self.bound.wait(10):
             self.future.result(timeout=1)  # raises the bind error, if that is what happened
@@ -159,6 +168,41 @@ def test_everything_but_the_right_callback_is_answered_and_ignored(pool: ThreadP
     assert not waiting.future.done()
     assert request(f"{base}/callback?state={STATE}&code=real")[0] == 200
     assert waiting.result() == "real"
+
+
+def test_a_stray_redirect_is_told_once_per_interval(
+    pool: ThreadPoolExecutor, port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redirects with a wrong or missing state are told to ``on_stray`` (the terminal line), but
+    a burst of them only once per interval (5 s; 2 s here); other requests never."""
+    assert loopback.STRAY_NOTICE_INTERVAL == 5.0
+    monkeypatch.setattr(loopback, "STRAY_NOTICE_INTERVAL", 2.0)
+    told: list[float] = []
+    waiting = Waiting(pool, f"http://localhost:{port}/callback", on_stray=lambda: told.append(time.monotonic()))
+    base = f"http://127.0.0.1:{port}"
+    assert request(f"{base}/favicon.ico")[0] == 404
+    assert request(f"{base}/callback?state={STATE}&code=x", method="HEAD")[0] == 405
+    assert told == []
+    # Three local requests take milliseconds: well within the 2 s.
+    for query in ("state=other&code=stolen", "code=stolen", "state=other&error=access_denied"):
+        assert request(f"{base}/callback?{query}")[0] == 400
+    assert len(told) == 1
+    time.sleep(2.1)
+    assert request(f"{base}/callback?state=other&code=again")[0] == 400
+    assert len(told) == 2 and told[1] - told[0] >= 2.0
+    assert request(f"{base}/callback?state={STATE}&code=real")[0] == 200
+    assert waiting.result() == "real"
+    assert len(told) == 2
+
+
+def test_a_failing_stray_callback_does_not_stop_the_wait(pool: ThreadPoolExecutor, port: int) -> None:
+    def broken() -> None:
+        raise RuntimeError("stderr is gone")
+
+    waiting = Waiting(pool, f"http://localhost:{port}/cb", on_stray=broken)
+    assert request(f"http://127.0.0.1:{port}/cb?state=other&code=c")[0] == 400
+    assert request(f"http://127.0.0.1:{port}/cb?state={STATE}&code=c")[0] == 200
+    assert waiting.result() == "c"
 
 
 def test_access_denied_with_the_right_state_ends_the_wait(pool: ThreadPoolExecutor, port: int) -> None:

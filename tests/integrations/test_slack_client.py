@@ -4,38 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
 import respx
 
+from tests.support.provider_helpers import Sleeps, fixture_reader, form_of, sleeps
 from zigznote.errors import ConfigError, Conflict, CredentialsRejected, InvalidInput, NotFound, ProviderError
 from zigznote.integrations.slack.client import SlackClient
 
+__all__ = ["sleeps"]  # fixtures used by name
+
 API = "https://slack.test/api"
 TOKEN = "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy"
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "slack"
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
-
-
-def form_of(request: httpx.Request) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(request.content.decode(), keep_blank_values=True).items()}
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
+fixture = fixture_reader("slack")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 import respx
 
+from tests.support.provider_helpers import fixture_reader
 from zigznote.errors import ConfigError, CredentialsRejected, InvalidInput, ProviderError
 from zigznote.integrations.base import TokenSet
 from zigznote.integrations.slack.client import SlackClient
@@ -24,12 +24,10 @@ CLIENT_ID = "2141029472.691202649728"
 CLIENT_SECRET = "e1b9e11dfcd19c1982d5de12921e17e8c"
 REDIRECT = "https://localhost:8765/callback"
 NOW = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "slack"
 BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
+fixture = fixture_reader("slack")
 
 
 def form_of(request: httpx.Request) -> dict[str, str]:
@@ -266,3 +264,24 @@ def test_a_user_token_is_refused_for_token_stdin() -> None:
             grant_from_bot_token(client, "xoxp-user-token")
     assert caught.value.code == "not_a_bot_token"
     assert "xoxp-user-token" not in str(caught.value.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("redirect", "warned"),
+    [
+        ("http://localhost:8765/callback", True),
+        ("HTTP://localhost:8765/callback", True),
+        ("https://localhost:8765/callback", False),
+        ("https://notes.example.com/slack/callback", False),
+    ],
+)
+def test_an_http_redirect_uri_is_warned_about(redirect: str, warned: bool) -> None:
+    """Slack accepts only https redirect URLs: a warning (a tunnel may make it work), never an error."""
+    app = SlackOAuth(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uri=redirect)
+    expected = (
+        f"Slack accepts only https redirect URLs, and SLACK_REDIRECT_URI is {redirect}: Slack's authorize page "
+        "will likely refuse it unless a proxy or tunnel serves it over https (the default "
+        "https://localhost:8765/callback works with a generated certificate)"
+    )
+    assert app.redirect_warning() == (expected if warned else None)
+    assert (app.provider, app.title) == ("slack", "Slack")

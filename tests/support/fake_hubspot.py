@@ -50,15 +50,11 @@ Helpers: ``install()`` (tokens as a finished OAuth flow leaves them), ``service_
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -66,6 +62,7 @@ import pytest
 
 from tests.support.fake_hubspot_api import ENDPOINTS, CrmObject, HubRequest, Reply, Token, hub_error
 from tests.support.fake_hubspot_oauth import OAUTH_ENDPOINTS, authorize
+from tests.support.fake_oauth import FakeOAuthServer, json_body, read_body
 
 __all__ = ["CrmObject", "FakeHubSpot", "HubRequest", "fake_hubspot"]
 
@@ -76,9 +73,13 @@ _CRM_RE = re.compile(
 _OAUTH_RE = re.compile(r"^/oauth/(?P<version>[^/]+)/token(?P<op>/introspect|/revoke)?$")
 
 
-class FakeHubSpot:
+class FakeHubSpot(FakeOAuthServer[HubRequest]):
     """The fake server; see the module docstring. Thread-safe: every request is handled under
     one lock."""
+
+    env_prefix = "HUBSPOT"
+    thread_name = "fake-hubspot"
+    json_type = "application/json;charset=utf-8"
 
     def __init__(
         self,
@@ -97,82 +98,41 @@ class FakeHubSpot:
         whole_batch_rejects: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client_id, self.client_secret = client_id, client_secret
-        self.redirect_uris = list(redirect_uris) if redirect_uris is not None else None
+        super().__init__(
+            client_id=client_id,
+            client_secret=client_secret,
+            redirect_uris=redirect_uris,
+            rotation=rotation,
+            expires_in=expires_in,
+            grant_scopes=grant_scopes,
+            clock=clock,
+        )
         self.hub_id, self.hub_domain, self.versions = hub_id, hub_domain, tuple(versions)
         self.app_id, self.user_id, self.user_email = "456789", "123456", "installer@example.com"
-        self.rotation, self.expires_in = rotation, expires_in
-        self.grant_scopes = list(grant_scopes) if grant_scopes is not None else None
         self.authorize: Literal["approve", "deny"] = authorize
-        self.search_delay, self.whole_batch_rejects, self.clock = search_delay, whole_batch_rejects, clock
-        self.lock = threading.RLock()
-        self.requests: list[HubRequest] = []
+        self.search_delay, self.whole_batch_rejects = search_delay, whole_batch_rejects
         # code → (redirect_uri, scopes, issued at, PKCE challenge or None)
         self.codes: dict[str, tuple[str, tuple[str, ...], float, str | None]] = {}
-        self.access_tokens: dict[str, Token] = {}
-        self.refresh_tokens: dict[str, tuple[str, ...] | None] = {}  # → scopes; None once spent or revoked
         self.revoked: list[str] = []
         self.objects: dict[str, dict[str, CrmObject]] = {"contacts": {}, "meetings": {}, "tasks": {}}
         self.updates: list[tuple[str, str]] = []
         self.owners: list[dict[str, Any]] = []
         self._ids = itertools.count(1001)
-        self._fails: dict[str, deque[Reply]] = {}
         self._rejects: list[list[Any]] = []  # [object_type, predicate, times left, message]
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> FakeHubSpot:
-        return self.start()
-
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-    def start(self) -> FakeHubSpot:
-        """Binds 127.0.0.1 on a free port and serves in a daemon thread; returns self."""
-        if self._server is None:
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-            self._server.daemon_threads = True
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-hubspot", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stops serving and closes the listening socket (idempotent)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>`` (``HUBSPOT_API_BASE``)."""
-        assert self._server is not None, "FakeHubSpot is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def authorize_url(self) -> str:
         """``HUBSPOT_OAUTH_AUTHORIZE_URL`` for this fake."""
         return f"{self.url}/oauth/authorize"
 
-    def env(self, *, redirect_uri: str | None = None) -> dict[str, str]:
-        """The ``HUBSPOT_*`` settings that point zigznote at this fake."""
-        values = {
-            "HUBSPOT_CLIENT_ID": self.client_id,
-            "HUBSPOT_CLIENT_SECRET": self.client_secret,
+    def settings_env(self) -> dict[str, str]:
+        """``HUBSPOT_API_BASE`` (the fake's URL), ``HUBSPOT_API_VERSION`` (its newest version) and
+        ``HUBSPOT_OAUTH_AUTHORIZE_URL``."""
+        return {
             "HUBSPOT_API_BASE": self.url,
             "HUBSPOT_API_VERSION": self.versions[0],
             "HUBSPOT_OAUTH_AUTHORIZE_URL": self.authorize_url,
         }
-        if redirect_uri is not None:
-            values["HUBSPOT_REDIRECT_URI"] = redirect_uri
-        return values
 
     # ------------------------------------------------------------------ knobs, data and records
 
@@ -182,8 +142,7 @@ class FakeHubSpot:
         """Answer the next ``times`` calls of endpoint ``name`` with ``status`` and ``body``
         (and ``Retry-After`` when given), before any other check."""
         headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
-        with self.lock:
-            self._fails.setdefault(name, deque()).extend(Reply(dict(body), status, headers) for _ in range(times))
+        self.script(name, Reply(dict(body), status, headers), times=times)
 
     def reject(
         self, object_type: str, match: Callable[[Mapping[str, Any]], bool], *, times: int = 1, message: str = ""
@@ -267,36 +226,37 @@ class FakeHubSpot:
                 if info.expires_at is not None:
                     info.expires_at = self.clock() - 1
 
-    def revoke_all(self) -> None:
-        """Revokes every access and refresh token (what uninstalling the app does)."""
-        with self.lock:
-            for info in self.access_tokens.values():
-                info.revoked = True
-            self.refresh_tokens = dict.fromkeys(self.refresh_tokens)
-
-    def valid_refresh_tokens(self) -> list[str]:
-        with self.lock:
-            return [t for t, scopes in self.refresh_tokens.items() if scopes is not None]
-
     # ------------------------------------------------------------------ dispatch
 
-    def handle(self, req: HubRequest) -> Reply:
-        """Records ``req`` and computes the answer."""
-        with self.lock:
-            self.requests.append(req)
-            queued = self._fails.get(req.name)
-            if queued:
-                return queued.popleft()
-            try:
-                if req.name == "authorize":
-                    return authorize(self, req)
-                endpoint = ENDPOINTS.get(req.name) or OAUTH_ENDPOINTS.get(req.name)
-                if req.version not in self.versions or endpoint is None:
-                    raise hub_error(404, "OBJECT_NOT_FOUND", f"no such endpoint: {req.http_method} {req.path}")
-                status, body = endpoint(self, req)
-                return Reply(body, status)
-            except Reply as reply:
-                return reply
+    def endpoint_of(self, req: HubRequest) -> str:
+        return req.name
+
+    def answer(self, req: HubRequest) -> Reply:
+        """The authorize page, an OAuth or a CRM endpoint of a served version (lock held)."""
+        if req.name == "authorize":
+            return authorize(self, req)
+        endpoint = ENDPOINTS.get(req.name) or OAUTH_ENDPOINTS.get(req.name)
+        if req.version not in self.versions or endpoint is None:
+            raise hub_error(404, "OBJECT_NOT_FOUND", f"no such endpoint: {req.http_method} {req.path}")
+        status, body = endpoint(self, req)
+        return Reply(body, status)
+
+    def parse(self, handler: BaseHTTPRequestHandler) -> HubRequest:
+        """The query, a form body or a JSON body (kept apart), the bearer token, the endpoint."""
+        split = urlsplit(handler.path)
+        raw, ctype = read_body(handler)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        form: dict[str, str] = {}
+        body: Any = None
+        if ctype == "application/json" and raw:
+            body = json_body(raw)
+        elif raw:
+            form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        auth = headers.get("authorization", "")
+        token = auth[7:] if auth[:7].lower() == "bearer " else None
+        name, object_type, version = _route(handler.command, split.path)
+        return HubRequest(handler.command, split.path, name, object_type, version, query, form, body, headers, token)
 
 
 def _route(method: str, path: str) -> tuple[str, str | None, str | None]:
@@ -314,59 +274,6 @@ def _route(method: str, path: str) -> tuple[str, str | None, str | None]:
     if found := re.match(r"^/account-info/(?P<version>[^/]+)/details$", path):
         return ("account" if method == "GET" else "unknown"), None, found["version"]
     return "unknown", None, None
-
-
-def _parse(handler: BaseHTTPRequestHandler) -> HubRequest:
-    split = urlsplit(handler.path)
-    length = int(handler.headers.get("Content-Length") or 0)
-    raw = handler.rfile.read(length) if length else b""
-    query = dict(parse_qsl(split.query, keep_blank_values=True))
-    ctype = (handler.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    form: dict[str, str] = {}
-    body: Any = None
-    if ctype == "application/json" and raw:
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-    elif raw:
-        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
-    headers = {k.lower(): v for k, v in handler.headers.items()}
-    auth = headers.get("authorization", "")
-    token = auth[7:] if auth[:7].lower() == "bearer " else None
-    name, object_type, version = _route(handler.command, split.path)
-    return HubRequest(handler.command, split.path, name, object_type, version, query, form, body, headers, token)
-
-
-def _handler_for(fake: FakeHubSpot) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # fake.requests is the record
-
-        def _serve(self) -> None:
-            reply = fake.handle(_parse(self))
-            self.send_response(reply.status)
-            if "_location" in reply.body:
-                data, ctype = b"", "text/plain"
-                self.send_header("Location", reply.body["_location"])
-            elif "_html" in reply.body:
-                data, ctype = reply.body["_html"].encode(), "text/html; charset=utf-8"
-            elif reply.body.get("_empty"):
-                data, ctype = b"", "text/plain"
-            else:
-                data, ctype = json.dumps(reply.body).encode(), "application/json;charset=utf-8"
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = _serve
-
-    return Handler
 
 
 @pytest.fixture

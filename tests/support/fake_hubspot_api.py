@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tests.support.fake_oauth import Reply, TokenInfo
+
 if TYPE_CHECKING:
     from tests.support.fake_hubspot import FakeHubSpot
 
@@ -61,13 +63,8 @@ class HubRequest:
     at: float = field(default_factory=time.monotonic)
 
 
-@dataclass
-class Token:
-    """What the fake knows about one access token (or service key: ``expires_at`` None)."""
-
-    scopes: tuple[str, ...]
-    expires_at: float | None
-    revoked: bool = False
+#: What the fake knows about one access token (or service key: ``expires_at`` None).
+Token = TokenInfo
 
 
 @dataclass
@@ -79,14 +76,6 @@ class CrmObject:
     associations: list[tuple[str, int]]  # (contact id, association type id)
     created_at: float
     updated_at: float
-
-
-class Reply(Exception):
-    """An answer: a JSON body (or ``{"_location": url}``, ``{"_html": page}``, ``{"_empty": True}``)."""
-
-    def __init__(self, body: dict[str, Any], status: int = 200, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(str(body.get("message", body.get("error", "reply"))))
-        self.body, self.status, self.headers = body, status, dict(headers or {})
 
 
 def hub_error(status: int, category: str, message: str, **extra: Any) -> Reply:

@@ -64,19 +64,16 @@ Helpers: ``fake.install()`` mints an installation without a browser (the oauth.v
 from __future__ import annotations
 
 import itertools
-import json
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 
+from tests.support.fake_oauth import FakeOAuthServer, json_body, read_body
 from tests.support.fake_slack_api import METHODS, Access, Reply, SlackRequest, authorize
 
 __all__ = ["FakeSlack", "SlackRequest", "channel", "fake_slack"]
@@ -113,9 +110,12 @@ DEFAULT_CHANNELS = (
 )
 
 
-class FakeSlack:
+class FakeSlack(FakeOAuthServer[SlackRequest]):
     """The fake server; see the module docstring for endpoints and knobs. Thread-safe: every
     request is handled under one lock (after its ``delays`` sleep)."""
+
+    env_prefix = "SLACK"
+    thread_name = "fake-slack"
 
     def __init__(
         self,
@@ -137,67 +137,25 @@ class FakeSlack:
         delays: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client_id, self.client_secret = client_id, client_secret
-        self.redirect_uris = list(redirect_uris) if redirect_uris is not None else None
+        super().__init__(
+            client_id=client_id,
+            client_secret=client_secret,
+            redirect_uris=redirect_uris,
+            rotation=rotation,
+            expires_in=expires_in,
+            grant_scopes=grant_scopes,
+            clock=clock,
+        )
         self.team_id, self.team_name, self.bot_user_id, self.app_id = team_id, team_name, bot_user_id, app_id
         self.bot_id = "B0FAKEBOT1"
-        self.rotation, self.expires_in = rotation, expires_in
-        self.grant_scopes = list(grant_scopes) if grant_scopes is not None else None
         self.channel_pages: list[list[dict[str, Any]]] = [list(page) for page in channel_pages]
         self.authorize: AuthorizeMode = authorize
         self.validate_blocks, self.max_block_text = validate_blocks, max_block_text
         self.delays: dict[str, float] = dict(delays or {})
-        self.clock = clock
-        self.requests: list[SlackRequest] = []
         self.messages: list[dict[str, Any]] = []
         # State the methods in fake_slack_api read and change (always under self.lock).
-        self.lock = threading.RLock()
         self.codes: dict[str, tuple[str, tuple[str, ...], float]] = {}  # code → redirect_uri, scopes, issued at
-        self.access_tokens: dict[str, Access] = {}
-        self.refresh_tokens: dict[str, tuple[str, ...] | None] = {}  # → scopes; None once spent
-        self._fails: dict[str, deque[Reply]] = {}
         self._ts = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-    def start(self) -> FakeSlack:
-        """Binds 127.0.0.1 on a free port and serves in a daemon thread; returns self."""
-        if self._server is None:
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-            self._server.daemon_threads = True
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-slack", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stops serving and closes the listening socket (idempotent)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "FakeSlack is not started"
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``"""
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def api_base(self) -> str:
@@ -209,17 +167,9 @@ class FakeSlack:
         """``SLACK_OAUTH_AUTHORIZE_URL`` for this fake."""
         return f"{self.url}/oauth/v2/authorize"
 
-    def env(self, *, redirect_uri: str | None = None) -> dict[str, str]:
-        """The ``SLACK_*`` settings that point zigznote at this fake (``SLACK_REDIRECT_URI`` if given)."""
-        values = {
-            "SLACK_CLIENT_ID": self.client_id,
-            "SLACK_CLIENT_SECRET": self.client_secret,
-            "SLACK_API_BASE": self.api_base,
-            "SLACK_OAUTH_AUTHORIZE_URL": self.authorize_url,
-        }
-        if redirect_uri is not None:
-            values["SLACK_REDIRECT_URI"] = redirect_uri
-        return values
+    def settings_env(self) -> dict[str, str]:
+        """``SLACK_API_BASE`` and ``SLACK_OAUTH_AUTHORIZE_URL`` of this fake."""
+        return {"SLACK_API_BASE": self.api_base, "SLACK_OAUTH_AUTHORIZE_URL": self.authorize_url}
 
     # ------------------------------------------------------------------ knobs and records
 
@@ -237,9 +187,7 @@ class FakeSlack:
         ``{"ok": false, "error": error, **extra}``, HTTP ``status``, and a ``Retry-After`` header
         (seconds) when ``retry_after`` is given. Token checks are skipped for those calls."""
         headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
-        with self.lock:
-            queue = self._fails.setdefault(method, deque())
-            queue.extend(Reply({"ok": False, "error": error, **(extra or {})}, status, headers) for _ in range(times))
+        self.script(method, Reply({"ok": False, "error": error, **(extra or {})}, status, headers), times=times)
 
     def calls(self, method: str, **form: str) -> list[SlackRequest]:
         """Recorded requests of one method whose form fields include every ``form`` item given,
@@ -263,13 +211,6 @@ class FakeSlack:
             for info in self.access_tokens.values():
                 info.expires_at = self.clock() - 1
 
-    def revoke_all(self) -> None:
-        """Revokes every access and refresh token (what an uninstall does)."""
-        with self.lock:
-            for info in self.access_tokens.values():
-                info.revoked = True
-            self.refresh_tokens = dict.fromkeys(self.refresh_tokens)
-
     def valid_access_tokens(self) -> list[str]:
         """Access tokens that would pass a token check now."""
         with self.lock:
@@ -279,11 +220,6 @@ class FakeSlack:
                 for t, i in self.access_tokens.items()
                 if not i.revoked and (i.expires_at is None or i.expires_at > now)
             ]
-
-    def valid_refresh_tokens(self) -> list[str]:
-        """Refresh tokens not yet spent or revoked."""
-        with self.lock:
-            return [t for t, scopes in self.refresh_tokens.items() if scopes is not None]
 
     # ------------------------------------------------------------------ used by fake_slack_api
 
@@ -317,79 +253,43 @@ class FakeSlack:
         """A message timestamp, increasing like Slack's ``ts``."""
         return f"{1_700_000_000 + next(self._ts)}.000100"
 
-    def handle(self, req: SlackRequest) -> Reply:
-        """Records ``req`` and computes the answer."""
+    def endpoint_of(self, req: SlackRequest) -> str:
+        return req.method
+
+    def before_lock(self, req: SlackRequest) -> None:
         delay = self.delays.get(req.method, 0.0)
         if delay:
             time.sleep(delay)  # outside the lock: concurrent callers really overlap
-        with self.lock:
-            self.requests.append(req)
-            queued = self._fails.get(req.method)
-            if queued:
-                return queued.popleft()
-            try:
-                if req.method == "authorize":
-                    return authorize(self, req)
-                method = METHODS.get(req.method)
-                if method is None:
-                    return Reply({"ok": False, "error": "unknown_method"}, 404)
-                return Reply(method(self, req))
-            except Reply as reply:
-                return reply
 
+    def answer(self, req: SlackRequest) -> Reply:
+        """The authorize page or a Web API method (lock held)."""
+        if req.method == "authorize":
+            return authorize(self, req)
+        method = METHODS.get(req.method)
+        if method is None:
+            return Reply({"ok": False, "error": "unknown_method"}, 404)
+        return Reply(method(self, req))
 
-def _parse(handler: BaseHTTPRequestHandler) -> SlackRequest:
-    split = urlsplit(handler.path)
-    length = int(handler.headers.get("Content-Length") or 0)
-    raw = handler.rfile.read(length) if length else b""
-    form = dict(parse_qsl(split.query, keep_blank_values=True))
-    body: Any = None
-    ctype = (handler.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    if ctype == "application/json" and raw:
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            form.update({k: v for k, v in body.items() if isinstance(v, str)})
-    elif raw:
-        fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
-        form.update({k: v[-1] for k, v in fields.items()})
-    headers = {k.lower(): v for k, v in handler.headers.items()}
-    auth = headers.get("authorization", "")
-    token = auth[7:] if auth[:7].lower() == "bearer " else form.get("token") or None
-    client_auth = "basic" if auth[:6].lower() == "basic " else "form" if "client_secret" in form else None
-    method = "authorize" if split.path == "/oauth/v2/authorize" else split.path.removeprefix("/api/")
-    return SlackRequest(handler.command, split.path, method, form, body, headers, token, client_auth)
-
-
-def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # fake.requests is the record; the default writes every request to stderr
-
-        def _serve(self) -> None:
-            reply = fake.handle(_parse(self))
-            self.send_response(reply.status)
-            if "_location" in reply.body:
-                data, ctype = b"", "text/plain"
-                self.send_header("Location", reply.body["_location"])
-            elif "_html" in reply.body:
-                data, ctype = reply.body["_html"].encode(), "text/html; charset=utf-8"
-            else:
-                data, ctype = json.dumps(reply.body).encode(), "application/json; charset=utf-8"
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = _serve
-
-    return Handler
+    def parse(self, handler: BaseHTTPRequestHandler) -> SlackRequest:
+        """The query and the form or JSON body's string fields merged into ``form``; the token from
+        ``Authorization: Bearer`` or the form; client auth by Basic header or form secret."""
+        split = urlsplit(handler.path)
+        raw, ctype = read_body(handler)
+        form = dict(parse_qsl(split.query, keep_blank_values=True))
+        body: Any = None
+        if ctype == "application/json" and raw:
+            body = json_body(raw)
+            if isinstance(body, dict):
+                form.update({k: v for k, v in body.items() if isinstance(v, str)})
+        elif raw:
+            fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+            form.update({k: v[-1] for k, v in fields.items()})
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        auth = headers.get("authorization", "")
+        token = auth[7:] if auth[:7].lower() == "bearer " else form.get("token") or None
+        client_auth = "basic" if auth[:6].lower() == "basic " else "form" if "client_secret" in form else None
+        method = "authorize" if split.path == "/oauth/v2/authorize" else split.path.removeprefix("/api/")
+        return SlackRequest(handler.command, split.path, method, form, body, headers, token, client_auth)
 
 
 @pytest.fixture

@@ -14,10 +14,12 @@ import binascii
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
+
+from tests.support.fake_oauth import Reply, TokenInfo
 
 if TYPE_CHECKING:
     from tests.support.fake_slack import FakeSlack
@@ -52,21 +54,8 @@ class SlackRequest:
     at: float = field(default_factory=time.monotonic)
 
 
-@dataclass
-class Access:
-    """What the fake knows about one access token."""
-
-    scopes: tuple[str, ...]
-    expires_at: float | None  # clock() seconds; None = never expires
-    revoked: bool = False
-
-
-class Reply(Exception):
-    """An answer: a JSON body, or ``{"_location": url}`` (redirect) / ``{"_html": page}``."""
-
-    def __init__(self, body: dict[str, Any], status: int = 200, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(str(body.get("error", "reply")))
-        self.body, self.status, self.headers = body, status, dict(headers or {})
+#: What the fake knows about one access token.
+Access = TokenInfo
 
 
 def error(code: str, **extra: Any) -> Reply:

@@ -51,12 +51,15 @@ class CatalogPrice:
 
     @property
     def key(self) -> PriceKey:
+        """``(currency, interval, interval_count)``: what makes two prices of a plan the same one."""
         return (self.amount.currency, self.interval, self.interval_count)
 
     def applies_to(self, provider: str | None) -> bool:
+        """Whether this price is offered at ``provider`` (``None``: any provider)."""
         return provider is None or self.providers is None or provider in self.providers
 
     def as_json(self) -> dict[str, Any]:
+        """``{"amount" (money JSON), "interval", "interval_count", "providers" (sorted, or None)}``."""
         return {
             "amount": money.as_json(self.amount),
             "interval": self.interval.value,
@@ -89,6 +92,7 @@ class CatalogPlan:
         return next((p for p in self.prices if p.key == key and p.applies_to(provider)), None)
 
     def as_json(self) -> dict[str, Any]:
+        """``{"slug", "name", "description", "features", "limits", "prices": [price JSON…]}``."""
         return {
             "slug": self.slug, "name": self.name, "description": self.description,
             "features": list(self.features), "limits": dict(self.limits),
@@ -112,6 +116,7 @@ class Catalog:
         raise NotFound(f"no plan {slug!r} in {self.source}", hint=f"plans: {known}", code="plan_not_found")
 
     def as_json(self) -> list[dict[str, Any]]:
+        """Every plan's JSON (:meth:`CatalogPlan.as_json`), in file order."""
         return [p.as_json() for p in self.plans]
 
 

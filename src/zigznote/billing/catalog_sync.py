@@ -35,6 +35,9 @@ __all__ = ["Action", "ActionKind", "ExistingCatalog", "plan_sync", "summary"]
 
 
 class ActionKind(StrEnum):
+    """One step of a plan sync: a product to create or update, a price to create (prices are
+    immutable: a changed amount is a new one) or deactivate, or nothing to do."""
+
     CREATE_PRODUCT = "create_product"
     UPDATE_PRODUCT = "update_product"
     CREATE_PRICE = "create_price"
@@ -102,6 +105,8 @@ class Action:
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def as_json(self) -> dict[str, Any]:
+        """``{"action", "plan", "target", "reason", "product_id", "price_id", "fields",
+        "amount" (money JSON or None), "interval", "interval_count", "replaces"}``."""
         return {
             "action": self.kind.value, "plan": self.plan, "target": self.target, "reason": self.reason,
             "product_id": self.product_id, "price_id": self.price_id, "fields": list(self.fields),

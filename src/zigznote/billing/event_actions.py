@@ -19,24 +19,26 @@ an existing organization that has no other customer at this provider: the custom
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import datetime
 from typing import Any, Final
 
 from sqlmodel import Session, select
 
 from zigznote.billing.events import IGNORED, PROCESSED, EventContext
-from zigznote.billing.types import Customer
+from zigznote.billing.types import ZIGZNOTE_ORG_KEY, Customer, Invoice, Payment
 from zigznote.errors import Conflict, NotFound
 from zigznote.store.models import BillingCustomer, Organization
 from zigznote.store.models import Subscription as SubscriptionRow
 from zigznote.timeutil import utcnow
 
 __all__ = [
-    "ORG_KEY", "is_org_id", "owner", "sync_customer", "sync_invoice", "sync_payment", "sync_refunds",
-    "sync_subscription",
+    "ORG_KEY", "is_org_id", "owner", "store_payment", "sync_customer", "sync_customer_subscriptions", "sync_invoice",
+    "sync_payment", "sync_refunds", "sync_subscription",
 ]  # fmt: skip
 
 #: Metadata key naming the organization on provider objects zigznote creates.
-ORG_KEY: Final = "zigznote_org"
+ORG_KEY: Final = ZIGZNOTE_ORG_KEY
 _ORG_ID_RE: Final = re.compile(r"org_[0-9A-HJKMNP-TV-Z]{26}")
 
 
@@ -85,6 +87,41 @@ def _fits(ctx: EventContext, org_id: object, customer_id: str) -> bool:
     return bool(ctx.read(read))
 
 
+def _store(
+    ctx: EventContext, what: str, obj: Any, customer_id: str | None, org_hint: str | None, upsert: Any, as_of: datetime
+) -> str:
+    """Write ``obj`` (fetched at ``as_of``) with ``records.upsert_<what>`` once its customer's
+    organization is known (:func:`owner`: an unknown customer is fetched and written first);
+    ``IGNORED`` with the reason when it is not zigznote's."""
+    if owner(ctx, customer_id, org_hint=org_hint) is None:
+        return ctx.ignore(f"{what} {obj.id}: {ctx.note}")
+    _write(ctx, what, obj, upsert, as_of)
+    return PROCESSED
+
+
+def _write(ctx: EventContext, what: str, obj: Any, upsert: Any, as_of: datetime) -> None:
+    name = ctx.provider_name
+    ctx.write(lambda s: _must(upsert(s, name, obj, as_of=as_of), what, obj.id))
+
+
+def _write_customer(ctx: EventContext, customer: Customer, org_id: str, as_of: datetime) -> None:
+    name = ctx.provider_name
+    ctx.write(lambda s: _records().upsert_customer(s, name, customer, org_id=org_id, as_of=as_of))
+    ctx.concerns(org_id)
+
+
+def _store_all(ctx: EventContext, upsert: Any, objects: list[Any], as_of: datetime, **extra: Any) -> None:
+    """Write every one of ``objects`` (fetched at ``as_of``) with ``upsert`` in the event's
+    transaction; one that is not zigznote's is skipped by ``upsert`` itself."""
+    name = ctx.provider_name
+
+    def write(session: Session) -> None:
+        for obj in objects:
+            upsert(session, name, obj, as_of=as_of, **extra)
+
+    ctx.write(write)
+
+
 def owner(ctx: EventContext, customer_id: str | None, *, org_hint: str | None = None) -> str | None:
     """The organization of the provider customer ``customer_id``: its row's; else the customer
     is fetched and, when it (or ``org_hint``) names an organization of ours, written for it (a
@@ -106,9 +143,7 @@ def owner(ctx: EventContext, customer_id: str | None, *, org_hint: str | None = 
     if org_id is None:
         ctx.note = f"its customer {customer_id} belongs to no organization of zigznote's"
         return None
-    name = ctx.provider_name
-    ctx.write(lambda s: _records().upsert_customer(s, name, customer, org_id=org_id, as_of=as_of))
-    ctx.concerns(org_id)
+    _write_customer(ctx, customer, org_id, as_of)
     return org_id
 
 
@@ -128,20 +163,15 @@ def sync_customer(ctx: EventContext, customer_id: str | None) -> str:
     )
     if org_id is None:
         return ctx.ignore(f"customer {customer_id} belongs to no organization of zigznote's")
-    name = ctx.provider_name
-    ctx.write(lambda s: _records().upsert_customer(s, name, customer, org_id=org_id, as_of=as_of))
-    ctx.concerns(org_id)
+    _write_customer(ctx, customer, org_id, as_of)
     return PROCESSED
 
 
 def _write_subscription(ctx: EventContext, subscription_id: str, *, org_hint: str | None) -> str:
     as_of = utcnow()
     sub = ctx.provider.get_subscription(subscription_id)
-    if owner(ctx, sub.customer_id, org_hint=org_hint or sub.metadata.get(ORG_KEY)) is None:
-        return ctx.ignore(f"subscription {sub.id}: {ctx.note}")
-    name = ctx.provider_name
-    ctx.write(lambda s: _must(_records().upsert_subscription(s, name, sub, as_of=as_of), "subscription", sub.id))
-    return PROCESSED
+    hint = org_hint or sub.metadata.get(ORG_KEY)
+    return _store(ctx, "subscription", sub, sub.customer_id, hint, _records().upsert_subscription, as_of)
 
 
 def sync_subscription(ctx: EventContext, subscription_id: str | None, *, org_hint: str | None = None) -> str:
@@ -149,6 +179,16 @@ def sync_subscription(ctx: EventContext, subscription_id: str | None, *, org_hin
     if not subscription_id:
         return ctx.ignore("the event names no subscription")
     return _write_subscription(ctx, subscription_id, org_hint=org_hint)
+
+
+def sync_customer_subscriptions(ctx: EventContext, customer_id: str) -> str:
+    """Re-fetch every subscription of provider customer ``customer_id`` (one zigznote knows:
+    call :func:`owner` first) and write them all: for a provider where a payment is what starts
+    or renews a subscription (Flutterwave)."""
+    as_of = utcnow()
+    subs = list(ctx.provider.list_subscriptions(customer_id=customer_id))
+    _store_all(ctx, _records().upsert_subscription, subs, as_of)
+    return PROCESSED
 
 
 def _has_subscription(ctx: EventContext, subscription_id: str) -> bool:
@@ -178,9 +218,34 @@ def sync_invoice(ctx: EventContext, invoice_id: str | None) -> str:
     missing = invoice.subscription_id and not _has_subscription(ctx, invoice.subscription_id)
     if missing and _write_subscription(ctx, str(invoice.subscription_id), org_hint=None) == IGNORED:
         return IGNORED
-    name = ctx.provider_name
-    ctx.write(lambda s: _must(_records().upsert_invoice(s, name, invoice, as_of=as_of), "invoice", invoice.id))
+    _write(ctx, "invoice", invoice, _records().upsert_invoice, as_of)
+    _link_payment(ctx, invoice)
     return PROCESSED
+
+
+def _link_payment(ctx: EventContext, invoice: Invoice) -> None:
+    """The payment an invoice names, linked to it: ``upsert_invoice`` links a payment row we
+    have; one we have not seen yet (its own event still to come) is fetched and written with
+    the link, so ``payments show`` names the invoice whichever event came first."""
+    payment_id = invoice.payment_id
+    if not payment_id or ctx.read(lambda s: _records().payment_known(s, ctx.provider_name, payment_id)):
+        return
+    as_of = utcnow()
+    try:
+        payment = ctx.provider.get_payment(payment_id)
+    except NotFound:  # gone at the provider: nothing to link
+        return
+    if payment.customer_id == invoice.customer_id:
+        linked = payment if payment.invoice_id else replace(payment, invoice_id=invoice.id)
+        _write(ctx, "payment", linked, _records().upsert_payment, as_of)
+
+
+def store_payment(ctx: EventContext, payment: Payment, *, as_of: datetime, org_hint: str | None = None) -> str:
+    """Write ``payment`` as fetched at ``as_of`` (a handler may have checked it first, as
+    Flutterwave's verification does), its customer first when unknown. The organization:
+    the customer's, else ``org_hint`` or the payment's ``zigznote_org`` metadata."""
+    hint = org_hint or payment.metadata.get(ORG_KEY)
+    return _store(ctx, "payment", payment, payment.customer_id, hint, _records().upsert_payment, as_of)
 
 
 def sync_payment(ctx: EventContext, payment_id: str | None, *, org_hint: str | None = None) -> str:
@@ -189,12 +254,7 @@ def sync_payment(ctx: EventContext, payment_id: str | None, *, org_hint: str | N
     if not payment_id:
         return ctx.ignore("the event names no payment")
     as_of = utcnow()
-    payment = ctx.provider.get_payment(payment_id)
-    if owner(ctx, payment.customer_id, org_hint=org_hint or payment.metadata.get(ORG_KEY)) is None:
-        return ctx.ignore(f"payment {payment.id}: {ctx.note}")
-    name = ctx.provider_name
-    ctx.write(lambda s: _must(_records().upsert_payment(s, name, payment, as_of=as_of), "payment", payment.id))
-    return PROCESSED
+    return store_payment(ctx, ctx.provider.get_payment(payment_id), as_of=as_of, org_hint=org_hint)
 
 
 def sync_refunds(ctx: EventContext, payment_id: str | None) -> str:
@@ -203,11 +263,5 @@ def sync_refunds(ctx: EventContext, payment_id: str | None) -> str:
         return IGNORED
     as_of = utcnow()
     refunds = list(ctx.provider.list_refunds(payment_id=payment_id))
-    name, org_id = ctx.provider_name, ctx.org_id
-
-    def write(session: Session) -> None:
-        for refund in refunds:
-            _records().upsert_refund(session, name, refund, org_id=org_id, as_of=as_of)
-
-    ctx.write(write)
+    _store_all(ctx, _records().upsert_refund, refunds, as_of, org_id=ctx.org_id)
     return PROCESSED

@@ -16,6 +16,7 @@ Rules and sources: docs/billing.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -39,10 +40,12 @@ __all__ = [
     "as_json",
     "display",
     "exponent",
+    "from_data",
     "from_provider_amount",
     "normalize_currency",
     "parse",
     "provider_rule",
+    "to_data",
     "to_provider_amount",
 ]
 
@@ -113,6 +116,7 @@ class Money:
         return Decimal(self.amount).scaleb(-self.exponent)
 
     def is_zero(self) -> bool:
+        """Whether the amount is 0 (of any currency)."""
         return self.amount == 0
 
     def _same(self, other: object, op: str) -> Money:
@@ -382,3 +386,17 @@ def as_json(money: Money, locale: str | None = None) -> dict[str, Any]:
     """``{"amount": 2900, "currency": "USD", "display": "$29.00"}``: minor units, the code and
     :func:`display`. The shape every ``--json`` output uses for money."""
     return {"amount": money.amount, "currency": money.currency, "display": display(money, locale)}
+
+
+def to_data(money: Money) -> dict[str, Any]:
+    """``{"amount": 2900, "currency": "USD"}``: the stored form (a pending operation's
+    parameters); :func:`from_data` reads it back."""
+    return {"amount": money.amount, "currency": money.currency}
+
+
+def from_data(data: object) -> Money:
+    """Money from :func:`to_data`'s or :func:`as_json`'s output (``display`` is ignored).
+    Raises InvalidInput ``invalid_amount`` for anything else (and as :class:`Money`)."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("currency"), str):
+        raise InvalidInput('money data must be {"amount": <minor units>, "currency": <code>}', code="invalid_amount")
+    return Money(data.get("amount"), data["currency"])  # type: ignore[arg-type]  # Money checks the type

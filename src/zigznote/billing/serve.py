@@ -10,8 +10,8 @@ detail ever reaches a body; the reason goes to the access record and the event's
 ======  ==========================================================================================
 200     ``{"received": true}``: stored and applied, ignored (no handler, not ours) or a duplicate
 400     ``{"error": "invalid signature"}`` / ``{"error": "invalid event"}``: nothing stored
-404     ``{"error": "not found"}``; ``{"error": "provider not configured"}``: the provider is not
-        registered, or its keys or webhook secret are not set
+404     ``{"error": "not found"}`` (also ``/billing/webhooks/<a provider not registered>``);
+        ``{"error": "provider not configured"}``: its keys or webhook secret are not set
 413     ``{"error": "request body too large"}``: over :data:`MAX_BODY` (1 MiB)
 500     ``{"error": "event not applied"}``: stored, a handler failed (the provider retries;
         ``billing events replay``); ``{"error": "internal error"}``: a bug
@@ -111,8 +111,8 @@ def _refusal(exc: ZigznoteError) -> tuple[int, str]:
     """The status and body message for an error ``ingest`` raised."""
     if isinstance(exc, SignatureInvalid):
         return 400, "invalid signature"
-    if isinstance(exc, InvalidInput):
-        return (404, "provider not configured") if exc.code == "unknown_provider" else (400, "invalid event")
+    if isinstance(exc, InvalidInput):  # no such provider: a path like any other unknown one
+        return (404, _MESSAGES[404]) if exc.code == "unknown_provider" else (400, "invalid event")
     if isinstance(exc, ConfigError):
         return 404, "provider not configured"
     if isinstance(exc, DatabaseUnavailable | ProviderError):

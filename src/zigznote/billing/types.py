@@ -13,6 +13,7 @@ Conventions for every type here:
   (``zigznote_plan`` = the plan slug on products and prices, ``zigznote_org`` on customers).
 - Text from a provider has passed ``untrusted.storable_text`` in the provider module.
 - ``*Input``/``*Spec``/``*Request`` types are what callers send; the others are what providers return.
+- The enums live in :mod:`zigznote.billing.enums` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,100 +21,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
+from zigznote.billing.enums import (
+    BillingInterval,
+    CheckoutMode,
+    CheckoutStatus,
+    InvoiceStatus,
+    PaymentStatus,
+    Proration,
+    RefundStatus,
+    SubscriptionStatus,
+)
 from zigznote.billing.money import Money
 
 __all__ = [
-    "ZIGZNOTE_PLAN_KEY", "BillingInterval", "CheckoutMode", "CheckoutRequest", "CheckoutSession", "CheckoutStatus",
-    "Customer", "CustomerInput", "CustomerUpdate", "Invoice", "InvoiceStatus", "Payment", "PaymentMethod",
-    "PaymentRequest", "PaymentStatus", "Plan", "Price", "PriceSpec", "ProductSpec", "ProductUpdate", "Proration",
-    "ProviderEvent", "Refund", "RefundStatus", "Subscription", "SubscriptionItem", "SubscriptionRequest",
+    "ZIGZNOTE_ORG_KEY", "ZIGZNOTE_PLAN_KEY", "BillingInterval", "CheckoutMode", "CheckoutRequest", "CheckoutSession",
+    "CheckoutStatus", "Customer", "CustomerInput", "CustomerUpdate", "Invoice", "InvoiceStatus", "Payment",
+    "PaymentMethod", "PaymentRequest", "PaymentStatus", "Plan", "Price", "PriceSpec", "ProductSpec", "ProductUpdate",
+    "Proration", "ProviderEvent", "Refund", "RefundStatus", "Subscription", "SubscriptionItem", "SubscriptionRequest",
     "SubscriptionStatus",
 ]  # fmt: skip
 
 #: Metadata key holding the plan slug on a provider's products and prices.
 ZIGZNOTE_PLAN_KEY = "zigznote_plan"
-
-
-# -- enums ------------------------------------------------------------------------------
-
-
-class BillingInterval(StrEnum):
-    """How often a recurring price bills (Stripe ``recurring.interval``)."""
-
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-    YEAR = "year"
-
-
-class Proration(StrEnum):
-    """What a plan change does with the unused time (Stripe ``proration_behavior``):
-    ``create_prorations`` adds proration items to the next invoice, ``always_invoice`` invoices
-    them at once, ``none`` changes the price from the next period without credit."""
-
-    CREATE_PRORATIONS = "create_prorations"
-    NONE = "none"
-    ALWAYS_INVOICE = "always_invoice"
-
-
-class SubscriptionStatus(StrEnum):
-    """Subscription states (Stripe's set; other providers map onto it)."""
-
-    INCOMPLETE = "incomplete"
-    INCOMPLETE_EXPIRED = "incomplete_expired"
-    TRIALING = "trialing"
-    ACTIVE = "active"
-    PAST_DUE = "past_due"
-    CANCELED = "canceled"
-    UNPAID = "unpaid"
-    PAUSED = "paused"
-
-
-class PaymentStatus(StrEnum):
-    """A one-time payment's state. Stripe PaymentIntent ``requires_payment_method`` and
-    ``requires_confirmation`` map to ``pending``; a PaymentIntent whose last attempt failed
-    (``last_payment_error`` set) to ``failed``; Flutterwave ``successful``/``failed``/``pending``."""
-
-    PENDING = "pending"
-    REQUIRES_ACTION = "requires_action"
-    PROCESSING = "processing"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
-class InvoiceStatus(StrEnum):
-    """Stripe's invoice states."""
-
-    DRAFT = "draft"
-    OPEN = "open"
-    PAID = "paid"
-    UNCOLLECTIBLE = "uncollectible"
-    VOID = "void"
-
-
-class RefundStatus(StrEnum):
-    PENDING = "pending"
-    REQUIRES_ACTION = "requires_action"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-
-
-class CheckoutMode(StrEnum):
-    """``payment``: a one-time amount; ``subscription``: a recurring price."""
-
-    PAYMENT = "payment"
-    SUBSCRIPTION = "subscription"
-
-
-class CheckoutStatus(StrEnum):
-    OPEN = "open"
-    COMPLETE = "complete"
-    EXPIRED = "expired"
+#: Metadata key naming the organization (its ID) on provider objects zigznote creates.
+ZIGZNOTE_ORG_KEY = "zigznote_org"
 
 
 # -- customers and payment methods ----------------------------------------------------------
@@ -184,6 +117,7 @@ class Plan:
 
     @property
     def slug(self) -> str | None:
+        """The plan slug (``metadata["zigznote_plan"]``); ``None`` on a product not zigznote's."""
         return self.metadata.get(ZIGZNOTE_PLAN_KEY)
 
 
@@ -316,10 +250,14 @@ class Payment:
     amount_received: Money | None = None
 
     @property
+    def received(self) -> Money:
+        """What was collected: ``amount_received``, or ``amount`` where it is not reported."""
+        return self.amount if self.amount_received is None else self.amount_received
+
+    @property
     def refundable(self) -> Money:
-        """``amount_received`` (``amount`` when not reported) minus ``amount_refunded``."""
-        received = self.amount if self.amount_received is None else self.amount_received
-        return received - self.amount_refunded
+        """:attr:`received` minus ``amount_refunded``."""
+        return self.received - self.amount_refunded
 
 
 @dataclass(frozen=True)
@@ -378,11 +316,12 @@ class Refund:
 class CheckoutRequest:
     """A hosted checkout page to open. ``mode=subscription`` needs ``price_id``;
     ``mode=payment`` needs ``amount`` (and ``description``). ``client_reference_id``: zigznote's
-    org ID, echoed back in the completion event."""
+    org ID, echoed back in the completion event. ``cancel_url``: where a customer who turns back
+    goes (None: a provider without one, ``Capabilities.checkout_cancel_url``)."""
 
     mode: CheckoutMode
     success_url: str
-    cancel_url: str
+    cancel_url: str | None
     customer_id: str | None = None
     price_id: str | None = None
     quantity: int = 1

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from zigznote.cli._output_layout import Layout, is_time, is_whole, to_second
 from zigznote.errors import ZigznoteError
 from zigznote.untrusted import for_terminal
 
@@ -94,67 +95,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict):
         return dumps(value, indent=None)
     return str(value)
-
-
-# Columns whose values are identifiers or timestamps: never folded or wrapped (a split ID cannot
-# be copied, a split time misreads). Other columns fold. When the table is too wide even so, the
-# layout turns compact (no borders, times to the second) and columns go from the right, the
-# first one (the row's ID) never.
-_WHOLE_KEYS = frozenset({"id", "delivery", "webhook", "revision"})
-# Below this many characters a folding column is hardly readable: hide it instead.
-_MIN_FOLDED = 8
-_FRACTION_RE = re.compile(r"(T\d{2}:\d{2}:\d{2})\.\d+Z$")
-
-
-_OUR_ID_RE = re.compile(r"^[a-z]{2,5}_[0-9A-HJKMNP-TV-Z]{26}$")
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-
-
-def _is_time(key: str, values: Sequence[str]) -> bool:
-    """Whether a column holds timestamps: by its key (``…_at``) or by the shape of its values
-    (``failing_since``, ``streak_since``: every shown value an ISO-8601 UTC time or ``-``), so
-    a new timestamp column qualifies without being listed anywhere."""
-    if key.endswith("_at"):
-        return True
-    shown = [v for v in values if v != "-"]
-    return bool(shown) and all(_TIME_RE.match(v) for v in shown)
-
-
-def _whole(key: str, values: Sequence[str]) -> bool:
-    """Whether a column keeps its values unbroken: times, and IDs that are zigznote's own
-    (an ``external_id`` from outside can be 200 characters: it folds like any text)."""
-    if _is_time(key, values):
-        return True
-    if key in _WHOLE_KEYS or key.endswith("_id"):
-        return key == "revision" or all(v == "-" or _OUR_ID_RE.match(v) for v in values)
-    return False
-
-
-def _to_second(cell: str) -> str:
-    """``2026-11-30T05:29:22.979982Z`` -> ``2026-11-30T05:29:22Z`` (same instant to the second)."""
-    return _FRACTION_RE.sub(r"\1Z", cell)
-
-
-def _fit_columns(
-    labels: Sequence[str], whole: Sequence[bool], cells: Sequence[Sequence[str]], width: int, *, compact: bool
-) -> list[int]:
-    """The indexes of the columns to show so that every shown whole column (IDs, timestamps)
-    fits unbroken in ``width`` characters; all of them if they fit."""
-
-    def need(i: int) -> int:
-        longest = max([len(labels[i]), *(len(row[i]) for row in cells)])
-        return longest if whole[i] else min(longest, _MIN_FOLDED)
-
-    def fits(shown: list[int]) -> bool:
-        # Rich's boxed table: one space of padding each side and a border between/around
-        # columns (3 per column + 1); compact: two spaces between columns, no borders.
-        frame = 2 * (len(shown) - 1) if compact else 3 * len(shown) + 1
-        return sum(need(i) for i in shown) + frame <= width
-
-    shown = list(range(len(labels)))
-    while len(shown) > 1 and not fits(shown):
-        shown.pop()  # the rightmost: the first column is the row's ID
-    return shown
 
 
 def _new_console(**options: Any) -> Console:
@@ -247,21 +187,24 @@ class Output:
         self.console.print(self._table(columns, cells, title=title))
 
     def _table(self, columns: Sequence[Column], cells: list[list[str]], *, title: str | None) -> Table:
-        """A table that fits the console: IDs and timestamps whole, other columns folded, the
-        layout compact and the rightmost other columns hidden (with a notice) when narrow."""
+        """A table that fits the console: IDs, identifiers and timestamps whole, other columns
+        folded between words, the layout compact and the rightmost columns hidden (with a
+        notice) when narrow."""
         from rich import box
         from rich.table import Table
         from rich.text import Text
 
         labels = [col[1] for col in columns]
-        whole = [_whole(col[0], [row[i] for row in cells]) for i, col in enumerate(columns)]
+        whole = [is_whole(col[0], [row[i] for row in cells]) for i, col in enumerate(columns)]
         width = self.console.width
-        shown = _fit_columns(labels, whole, cells, width, compact=False)
+        layout = Layout.of(labels, whole, cells)
+        shown = layout.fit(width, compact=False)
         compact = len(shown) < len(columns)
         if compact:
-            times = [i for i, col in enumerate(columns) if _is_time(col[0], [row[i] for row in cells])]
-            cells = [[_to_second(c) if i in times else c for i, c in enumerate(row)] for row in cells]
-            shown = _fit_columns(labels, whole, cells, width, compact=True)
+            times = [i for i, col in enumerate(columns) if is_time(col[0], [row[i] for row in cells])]
+            cells = [[to_second(c) if i in times else c for i, c in enumerate(row)] for row in cells]
+            layout = Layout.of(labels, whole, cells)
+            shown = layout.fit(width, compact=True)
         hidden = [labels[i] for i in range(len(columns)) if i not in shown]
         if hidden:
             self.notice(
@@ -273,12 +216,13 @@ class Output:
             box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD,
             pad_edge=not compact,
             show_edge=not compact,
+            collapse_padding=compact,
         )
-        for i in shown:
+        for i, size in zip(shown, layout.widths(shown, width, compact=compact), strict=True):
             if whole[i]:
-                table.add_column(_text(labels[i]), no_wrap=True, overflow="ignore")
+                table.add_column(_text(labels[i]), no_wrap=True, overflow="ignore", width=size)
             else:
-                table.add_column(_text(labels[i]), overflow="fold")
+                table.add_column(_text(labels[i]), overflow="fold", width=size)
         for row in cells:
             table.add_row(*(Text(row[i]) for i in shown))
         return table

@@ -20,21 +20,16 @@ from zigznote.cli.billing_common import (
     PlanOpt,
     Provider,
     Quantity,
+    group,
     money_cell,
     show_notes,
 )
 
-app = typer.Typer(
-    help="Billing: providers, plans (plans.toml), customers, subscriptions, checkout, payments, invoices, "
-    "inbound provider events.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
+app = group(
+    "Billing: providers, plans (plans.toml), customers, subscriptions, checkout, payments, invoices, "
+    "inbound provider events."
 )
-plans_app = typer.Typer(
-    help="The plan catalog: what plans.toml offers, synced to the payment provider.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+plans_app = group("The plan catalog: what plans.toml offers, synced to the payment provider.")
 app.add_typer(plans_app, name="plans")
 
 PROVIDER_COLUMNS: list[Column] = [
@@ -52,13 +47,14 @@ PLAN_COLUMNS: list[Column] = [
     ("prices", "prices"),
     ("limits", "limits"),
 ]
+#: A plan's prices: amount and interval first, so $29.00/month and $290.00/year never look
+#: alike at 80 columns; our ``bpr_`` ID only in --json (the provider's ID names the price).
 PRICE_COLUMNS: list[Column] = [
-    ("id", "id"),
-    ("provider", "provider"),
-    ("provider_id", "provider ID"),
     ("amount", "amount", money_cell),
     ("every", "every"),
+    ("provider", "provider"),
     ("active", "active"),
+    ("provider_id", "provider ID"),
 ]
 SYNC_COLUMNS: list[Column] = [
     ("label", "action"),
@@ -190,14 +186,24 @@ def checkout(
     ] = None,
     cancel_url: Annotated[
         str | None,
-        typer.Option("--cancel-url", metavar="URL", help="Back here when turning back (ZIGZNOTE_BILLING_CANCEL_URL)."),
+        typer.Option(
+            "--cancel-url",
+            metavar="URL",
+            help="Back here when turning back (ZIGZNOTE_BILLING_CANCEL_URL; Flutterwave has none).",
+        ),
     ] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open the page in a browser too.")] = False,
     provider: Provider = None,
 ) -> None:
     """Create a hosted checkout page subscribing the organization to a plan; print its URL.
 
-    Example: zigznote --org acme billing checkout --plan pro --interval month --open
+    The URLs default to ZIGZNOTE_BILLING_SUCCESS_URL and ZIGZNOTE_BILLING_CANCEL_URL (Flutterwave
+    needs only the first); with those set, --plan (and --currency when the plan has several) is
+    all it needs. Refused when the organization already has a running subscription (exit 4).
+
+    Example: zigznote --org acme billing checkout --plan pro --currency USD --open (with
+    ZIGZNOTE_BILLING_SUCCESS_URL and ZIGZNOTE_BILLING_CANCEL_URL set; else add
+    --success-url https://… --cancel-url https://…)
     """
     from zigznote.integrations.browser import open_browser
     from zigznote.services import billing
@@ -225,9 +231,8 @@ def checkout(
         ctx.out.item(data)
     else:
         show_notes(ctx, data["notes"])
-        ctx.out.notice(
-            f"checkout for {plan} ({data['amount']['display']}/{data['interval']}), expires {data['expires_at']}"
-        )
+        expires = f", expires {data['expires_at']}" if data["expires_at"] else ""  # Flutterwave's links give none
+        ctx.out.notice(f"checkout for {plan} ({data['amount']['display']}/{data['interval']}){expires}")
         ctx.out.raw(url or "")
     if open_ and not opened:
         ctx.out.warn("could not open a browser here: open the URL above yourself")

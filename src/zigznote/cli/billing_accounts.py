@@ -18,26 +18,33 @@ from zigznote.cli.billing_common import (
     PlanOpt,
     Provider,
     Quantity,
+    group,
     money_cell,
     org_or_all,
     show_notes,
 )
 
-customers_app = typer.Typer(
-    help="The organization's customer at the payment provider.", no_args_is_help=True, rich_markup_mode=None
-)
-subscriptions_app = typer.Typer(
-    help="The organization's subscription: create, change plan, cancel, resume, sync.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+customers_app = group("The organization's customer at the payment provider.")
+subscriptions_app = group("The organization's subscription: create, change plan, cancel, resume, sync.")
 
-CUSTOMER_COLUMNS: list[Column] = [
+#: One customer (``customers show``): every field, our ID included.
+CUSTOMER_FIELDS: list[Column] = [
     ("id", "id"),
     ("org", "org"),
     ("provider", "provider"),
     ("provider_id", "provider ID"),
     ("email", "email"),
+    ("name", "name"),
+    ("deleted", "deleted"),
+    ("synced_at", "synced"),
+]
+#: The list: what tells customers apart first, so 80 columns keep the email; our ``bcus_`` ID
+#: only in --json (the provider's ID names the customer).
+CUSTOMER_COLUMNS: list[Column] = [
+    ("org", "org"),
+    ("provider", "provider"),
+    ("email", "email"),
+    ("provider_id", "provider ID"),
     ("name", "name"),
     ("deleted", "deleted"),
     ("synced_at", "synced"),
@@ -59,14 +66,23 @@ SUBSCRIPTION_FIELDS: list[Column] = [
     ("latest_invoice", "latest invoice"),
     ("synced_at", "synced"),
 ]
+#: A list of subscriptions (``sync``, the others ``show`` warns about): the provider's ID and
+#: what tells them apart; our ``bsub_`` ID only in --json.
 SUBSCRIPTION_COLUMNS: list[Column] = [
-    ("id", "id"),
     ("provider_id", "provider ID"),
     ("plan", "plan"),
-    ("amount", "price", money_cell),
     ("status", "status"),
+    ("amount", "price", money_cell),
     ("current_period_end", "period end"),
     ("cancel_at_period_end", "cancels"),
+]
+SubscriptionPick = Annotated[
+    str | None,
+    typer.Option(
+        "--subscription",
+        metavar="ID",
+        help="Which one, when the organization has several running: ours (bsub_…) or the provider's (sub_…).",
+    ),
 ]
 
 
@@ -125,7 +141,7 @@ def customers_show(provider: Provider = None) -> None:
 
     ctx = get_app()
     org = ctx.org_ref()
-    ctx.out.item(billing.show_customer(ctx.db(), ctx.settings, org_ref=org, provider=provider), fields=CUSTOMER_COLUMNS)
+    ctx.out.item(billing.show_customer(ctx.db(), ctx.settings, org_ref=org, provider=provider), fields=CUSTOMER_FIELDS)
 
 
 @customers_app.command("create")
@@ -161,7 +177,7 @@ def customers_sync(all_orgs: AllOrgs = False, provider: Provider = None) -> None
     from zigznote.services import billing
 
     ctx = get_app()
-    org = org_or_all(ctx, all_orgs)
+    org = org_or_all(ctx, all_orgs, "customers sync")
     with _progress(ctx, "customers") as progress:
         data = billing.sync_customers(ctx.db(), ctx.settings, org_ref=org, provider=provider, progress=progress)
     _sync_report(ctx, data, "customers")
@@ -176,13 +192,22 @@ def _subscription(ctx: AppContext, data: dict[str, Any], done: str | None = None
         return
     show_notes(ctx, data.get("notes", []))
     ctx.out.item(data, fields=SUBSCRIPTION_FIELDS)
+    others = data.get("others") or []
+    if others:
+        from zigznote.wording import plural
+
+        ctx.out.warn(
+            f"{plural(len(others), 'other subscription')} of this organization also running at "
+            f"{data['provider']}: changes need --subscription ID"
+        )
+        ctx.out.items(others, SUBSCRIPTION_COLUMNS, title="also running")
     if done:
         ctx.out.success(done)
 
 
 @subscriptions_app.command("show")
-def subscriptions_show(provider: Provider = None) -> None:
-    """Show the organization's current subscription (as last synced).
+def subscriptions_show(provider: Provider = None, pick: SubscriptionPick = None) -> None:
+    """Show the organization's current subscription (as last synced), and any other one running.
 
     Example: zigznote --org acme billing subscriptions show
     """
@@ -190,7 +215,7 @@ def subscriptions_show(provider: Provider = None) -> None:
 
     ctx = get_app()
     org = ctx.org_ref()
-    _subscription(ctx, billing.show_subscription(ctx.db(), ctx.settings, org_ref=org, provider=provider))
+    _subscription(ctx, billing.show_subscription(ctx.db(), ctx.settings, org_ref=org, provider=provider, pick=pick))
 
 
 @subscriptions_app.command("create")
@@ -241,6 +266,7 @@ def subscriptions_change(
     ] = "create_prorations",
     quantity: Annotated[int | None, typer.Option("--quantity", min=1, max=10_000, help="New quantity.")] = None,
     provider: Provider = None,
+    pick: SubscriptionPick = None,
 ) -> None:
     """Move the subscription to another plan (or interval, currency, quantity).
 
@@ -260,6 +286,7 @@ def subscriptions_change(
         proration=proration,
         quantity=quantity,
         provider=provider,
+        pick=pick,
     )
     _subscription(ctx, data, f"now on {plan}" if data["changed"] else f"already on {plan}: nothing sent")
 
@@ -268,6 +295,7 @@ def subscriptions_change(
 def subscriptions_cancel(
     now: Annotated[bool, typer.Option("--now", help="End it now instead of at the end of the period.")] = False,
     provider: Provider = None,
+    pick: SubscriptionPick = None,
 ) -> None:
     """Cancel the subscription at the end of its period (or at once with --now).
 
@@ -277,13 +305,13 @@ def subscriptions_cancel(
 
     ctx = get_app()
     org = ctx.org_ref()
-    data = billing.cancel_subscription(ctx.db(), ctx.settings, org_ref=org, now=now, provider=provider)
+    data = billing.cancel_subscription(ctx.db(), ctx.settings, org_ref=org, now=now, provider=provider, pick=pick)
     done = "canceled now" if now else f"cancels at the end of the period ({data['current_period_end']})"
     _subscription(ctx, data, done)
 
 
 @subscriptions_app.command("resume")
-def subscriptions_resume(provider: Provider = None) -> None:
+def subscriptions_resume(provider: Provider = None, pick: SubscriptionPick = None) -> None:
     """Withdraw a scheduled cancellation (or resume a paused subscription).
 
     Example: zigznote --org acme billing subscriptions resume
@@ -292,7 +320,7 @@ def subscriptions_resume(provider: Provider = None) -> None:
 
     ctx = get_app()
     org = ctx.org_ref()
-    data = billing.resume_subscription(ctx.db(), ctx.settings, org_ref=org, provider=provider)
+    data = billing.resume_subscription(ctx.db(), ctx.settings, org_ref=org, provider=provider, pick=pick)
     _subscription(ctx, data, f"resumed: {data['status']}")
 
 
@@ -307,7 +335,7 @@ def subscriptions_sync(all_orgs: AllOrgs = False, provider: Provider = None) -> 
     from zigznote.services import billing
 
     ctx = get_app()
-    org = org_or_all(ctx, all_orgs)
+    org = org_or_all(ctx, all_orgs, "subscriptions sync")
     with _progress(ctx, "subscriptions") as progress:
         data = billing.sync_subscriptions(ctx.db(), ctx.settings, org_ref=org, provider=provider, progress=progress)
     if not _sync_report(ctx, data, "subscriptions") and data["subscriptions"]:

@@ -10,26 +10,19 @@ import typer
 from zigznote.cli._context import AppContext, get_app
 from zigznote.cli._options import Limit, Since
 from zigznote.cli._output import Column
-from zigznote.cli.billing_common import Provider
+from zigznote.cli.billing_common import OnlyProvider, Provider, group
 
-#: ``--provider`` where it filters or disambiguates stored events (no default: every provider).
-OnlyProvider = Annotated[
-    str | None, typer.Option("--provider", metavar="NAME", help="Only this provider's events (default: all).")
-]
+events_app = group("Inbound provider events (webhooks): ingest one, list, show, replay.")
 
-events_app = typer.Typer(
-    help="Inbound provider events (webhooks): ingest one, list, show, replay.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-
+#: The list: type and status first, so 80 columns keep them beside a long type
+#: (``customer.subscription.updated``), then the provider's event ID (`events show` and
+#: `replay` take it); our ``pev_`` ID is in --json and in `events show`.
 EVENT_COLUMNS: list[Column] = [
-    ("id", "id"),
-    ("provider", "provider"),
     ("type", "type"),
     ("status", "status"),
-    ("received_at", "received"),
     ("provider_event_id", "provider ID"),
+    ("received_at", "received"),
+    ("provider", "provider"),
     ("attempts", "attempts"),
     ("reason", "error / note"),
 ]
@@ -41,7 +34,7 @@ EVENT_FIELDS: list[Column] = [
     ("object_type", "object"),
     ("object_id", "object ID"),
     ("livemode", "live"),
-    ("org_id", "organization"),
+    ("organization", "organization"),
     ("status", "status"),
     ("error", "error"),
     ("note", "note"),
@@ -169,7 +162,8 @@ def show(
     if ctx.out.json:
         ctx.out.item(data)
         return
-    ctx.out.item(data, fields=EVENT_FIELDS)
+    org = f"{data['org']} ({data['org_id']})" if data.get("org") else data["org_id"]
+    ctx.out.item({**data, "organization": org}, fields=EVENT_FIELDS)
     if raw:
         _print_payload(ctx, data["payload"])
 

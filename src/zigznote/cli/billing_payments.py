@@ -9,14 +9,10 @@ import typer
 from zigznote.cli._context import get_app
 from zigznote.cli._options import Limit
 from zigznote.cli._output import Column
-from zigznote.cli.billing_common import Provider, money_cell, show_notes
+from zigznote.cli.billing_common import Provider, group, money_cell, show_notes
 
-payments_app = typer.Typer(
-    help="The organization's payments at the provider, and refunds.", no_args_is_help=True, rich_markup_mode=None
-)
-invoices_app = typer.Typer(
-    help="The organization's invoices at the provider.", no_args_is_help=True, rich_markup_mode=None
-)
+payments_app = group("The organization's payments at the provider, and refunds.")
+invoices_app = group("The organization's invoices at the provider.")
 
 PaymentRef = Annotated[
     str, typer.Argument(metavar="PAYMENT", help="Payment ID: ours (pay_…) or the provider's (pi_…).")
@@ -25,25 +21,31 @@ InvoiceRef = Annotated[
     str, typer.Argument(metavar="INVOICE", help="Invoice ID: ours (inv_…) or the provider's (in_…).")
 ]
 
+#: Lists: the provider's ID (what `payments show` and `refund` take, and what its dashboard
+#: shows), then what matters, so 80 columns keep the status; our ``pay_``/``ref_``/``inv_`` IDs
+#: are in --json and in `show`.
 PAYMENT_COLUMNS: list[Column] = [
+    ("provider_id", "provider ID"),
+    ("amount", "amount", money_cell),
+    ("status", "status"),
+    ("amount_refunded", "refunded", money_cell),
+    ("created", "created"),
+    ("description", "description"),
+]
+PAYMENT_FIELDS: list[Column] = [
     ("id", "id"),
     ("provider_id", "provider ID"),
     ("amount", "amount", money_cell),
     ("amount_refunded", "refunded", money_cell),
+    ("refundable", "refundable", money_cell),
     ("status", "status"),
     ("description", "description"),
     ("created", "created"),
-]
-PAYMENT_FIELDS: list[Column] = [
-    *PAYMENT_COLUMNS[:4],
-    ("refundable", "refundable", money_cell),
-    *PAYMENT_COLUMNS[4:],
     ("invoice", "invoice"),
     ("failure_message", "failure"),
     ("synced_at", "synced"),
 ]
 REFUND_COLUMNS: list[Column] = [
-    ("id", "id"),
     ("provider_id", "provider ID"),
     ("amount", "amount", money_cell),
     ("status", "status"),
@@ -51,7 +53,6 @@ REFUND_COLUMNS: list[Column] = [
     ("created", "created"),
 ]
 INVOICE_COLUMNS: list[Column] = [
-    ("id", "id"),
     ("provider_id", "provider ID"),
     ("number", "number"),
     ("status", "status"),
@@ -60,6 +61,7 @@ INVOICE_COLUMNS: list[Column] = [
     ("created", "created"),
 ]
 INVOICE_FIELDS: list[Column] = [
+    ("id", "id"),
     *INVOICE_COLUMNS,
     ("amount_due", "due", money_cell),
     ("amount_paid", "paid", money_cell),

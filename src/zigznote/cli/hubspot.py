@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from zigznote.cli._context import AppContext, get_app
+from zigznote.cli import _connect
 from zigznote.cli._output import Column
-from zigznote.errors import InvalidInput
-from zigznote.untrusted import for_terminal
 
 app = typer.Typer(
     help="Connect HubSpot, search contacts, and log meetings and action-item tasks there.",
@@ -24,7 +19,7 @@ STATUS_FIELDS: list[Column] = [
     ("hub_id", "portal (hub ID)"),
     ("hub_domain", "hub domain"),
     ("status", "state"),
-    ("check", "check", lambda c: "ok" if c and c["ok"] else f"failed: {c['error']['message']}" if c else "-"),
+    ("check", "check", _connect.check_cell),
     ("token_kind", "token"),
     ("user", "connected by"),
     ("scopes", "scopes"),
@@ -49,72 +44,14 @@ ITEM_COLUMNS = [
 ]
 
 
-def _say(line: str) -> None:
-    """A line of the connect flow on stderr, also under --quiet and --json: the user needs the
-    authorize URL and the prompts to finish the flow at all."""
-    sys.stderr.write(for_terminal(line) + "\n")
-    sys.stderr.flush()
-
-
-def _read_pasted(prompt: str) -> str:
-    """The pasted redirect URL (one line of stdin), the prompt on stderr. The line the prompt
-    opened is always ended, so what follows (the result, an error, "interrupted") starts a line."""
-    sys.stderr.write(prompt)
-    sys.stderr.flush()
-    try:
-        pasted = sys.stdin.readline(20_000)
-    except KeyboardInterrupt:  # Ctrl-C at the prompt: the terminal echoes no newline
-        sys.stderr.write("\n")
-        raise
-    if not sys.stdin.isatty():  # a terminal echoes the Enter; piped input leaves the line open
-        sys.stderr.write("\n")
-    return pasted
-
-
-def _read_token() -> str:
-    """The token from stdin: hidden input on a terminal, else everything piped in."""
-    if sys.stdin.isatty():
-        import getpass
-
-        return getpass.getpass("HubSpot service key or private-app token (not shown): ", stream=sys.stderr)
-    return sys.stdin.read(10_000)
-
-
-def _duration(value: str | None) -> float | None:
-    if value is None:
-        return None
-    from zigznote.timeutil import parse_duration
-
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise InvalidInput(f"--timeout must be above zero, not {value!r}", code="invalid_timeout")
-    return seconds
-
-
-def _services(ctx: AppContext) -> tuple[Any, Any]:
-    """The database and the vault, opened before anything talks to HubSpot (a missing key or
-    schema fails first, with nothing sent)."""
-    return ctx.db(), ctx.vault()
-
-
-def _expiry(data: Mapping[str, Any]) -> str:
-    if data.get("token_expires_at"):
-        return f"the access token expires {data['token_expires_at']} and is renewed automatically"
-    return "the token does not expire"
-
-
 @app.command("connect")
 def connect(
-    no_browser: Annotated[
-        bool, typer.Option("--no-browser", help="Print the URL and paste the redirect URL back (SSH, no display).")
-    ] = False,
+    no_browser: _connect.NoBrowser = False,
     token_stdin: Annotated[
         bool,
         typer.Option("--token-stdin", help="Store a service key (or legacy private-app token) read from stdin."),
     ] = False,
-    timeout: Annotated[
-        str | None, typer.Option("--timeout", metavar="DURATION", help="Wait this long for the redirect (5m).")
-    ] = None,
+    timeout: _connect.Timeout = None,
 ) -> None:
     """Connect the organization's HubSpot portal and store its tokens encrypted.
 
@@ -127,39 +64,21 @@ def connect(
     """
     from zigznote.services import hubspot
 
-    ctx = get_app()
-    if token_stdin and (no_browser or timeout):
-        raise InvalidInput(
-            "--token-stdin stores a token without the OAuth flow: --no-browser and --timeout do not apply",
-            code="usage_error",
-        )
-    seconds = _duration(timeout)
-    org = ctx.org_ref()
-    db, vault = _services(ctx)
+    _connect.token_stdin_alone(token_stdin, {"--no-browser": no_browser, "--timeout": timeout})
+    how = _connect.flow(no_browser=no_browser, timeout=timeout)
+    ctx, org, db, vault = _connect.opened()
     data = hubspot.connect(
         db,
         vault,
         ctx.settings,
         org_ref=org,
-        no_browser=no_browser,
-        token=_read_token() if token_stdin else None,
-        notify=_say,
-        read_pasted=_read_pasted,
-        env=os.environ,
-        timeout=seconds,
+        token=_connect.read_token("HubSpot service key or private-app token (not shown): ") if token_stdin else None,
+        flow=how,
     )
-    if ctx.out.json:
-        ctx.out.item(data)
-        return
     where = f"{data['hub_domain']} ({data['hub_id']})" if data.get("hub_domain") else f"portal {data['hub_id']}"
-    how = "a static token" if data["method"] == "token" else "OAuth"
-    ctx.out.success(f"connected HubSpot {where} with {how}")
-    scopes = ", ".join(data["scopes"]) or "(HubSpot did not say)"
-    ctx.out.notice(f"scopes: {scopes}; {_expiry(data)}")
-    if data["released_jobs"]:
-        released = data["released_jobs"]
-        ctx.out.notice(f"released {released} held HubSpot job{'s' if released != 1 else ''}: they run again now")
-    if data["auto_sync_dropped"] or data["links_dropped"]:
+    connected = f"connected HubSpot {where} with {'a static token' if data['method'] == 'token' else 'OAuth'}"
+    shown = _connect.show_connected(ctx, data, title="HubSpot", connected=connected, token="access token")
+    if shown and (data["auto_sync_dropped"] or data["links_dropped"]):
         ctx.out.warn("another portal: auto-sync was turned off and earlier sync links were dropped")
 
 
@@ -174,13 +93,8 @@ def status() -> None:
     """
     from zigznote.services import hubspot
 
-    ctx = get_app()
-    org = ctx.org_ref()
-    db, vault = _services(ctx)
-    data = hubspot.status(db, vault, ctx.settings, org_ref=org)
-    ctx.out.item(data, fields=STATUS_FIELDS)
-    if not ctx.out.json and not data["check"]["ok"] and data["check"]["error"].get("hint"):
-        ctx.out.notice(f"hint: {data['check']['error']['hint']}")
+    ctx, org, db, vault = _connect.opened()
+    _connect.show_status(ctx, hubspot.status(db, vault, ctx.settings, org_ref=org), STATUS_FIELDS)
 
 
 @app.command("test")
@@ -191,18 +105,10 @@ def test() -> None:
     """
     from zigznote.services import hubspot
 
-    ctx = get_app()
-    org = ctx.org_ref()
-    db, vault = _services(ctx)
+    ctx, org, db, vault = _connect.opened()
     data = hubspot.test(db, vault, ctx.settings, org_ref=org)
-    if ctx.out.json:
-        ctx.out.item(data)
-    else:
-        ctx.out.success(f"HubSpot accepts the token: portal {data['hub_id']} ({data['ui_domain'] or '?'})")
-    if data["missing_scopes"]:
-        ctx.out.warn(
-            f"the token lacks {', '.join(data['missing_scopes'])}: add them to the HubSpot app and connect again"
-        )
+    accepted = f"HubSpot accepts the token: portal {data['hub_id']} ({data['ui_domain'] or '?'})"
+    _connect.show_tested(ctx, data, accepted=accepted, where="to the HubSpot app")
 
 
 @app.command("settings")
@@ -229,9 +135,7 @@ def settings(
     """
     from zigznote.services import hubspot
 
-    ctx = get_app()
-    org = ctx.org_ref()
-    db, vault = _services(ctx)
+    ctx, org, db, vault = _connect.opened()
     data = hubspot.update_settings(
         db,
         vault,
@@ -246,7 +150,7 @@ def settings(
         ("create_contacts", "create contacts"),
         ("default_owner", "default owner"),
         ("default_owner_id", "owner ID"),
-        ("rule", "job rule", lambda r: f"{', '.join(r['events'])} → {', '.join(r['targets'])}" if r else "-"),
+        ("rule", "job rule", _connect.rule_cell),
     ]
     ctx.out.item(data, fields=fields)
 
@@ -265,9 +169,7 @@ def contacts(
     """
     from zigznote.services import hubspot
 
-    ctx = get_app()
-    org = ctx.org_ref()
-    db, vault = _services(ctx)
+    ctx, org, db, vault = _connect.opened()
     rows = hubspot.contacts(db, vault, ctx.settings, org_ref=org, emails=emails or [], query=query, limit=limit)
     ctx.out.items(rows, QUERY_COLUMNS if query else CONTACT_COLUMNS, empty="no contacts found")
 
@@ -294,9 +196,7 @@ def sync(
     from zigznote.errors import ProviderError
     from zigznote.services import hubspot
 
-    ctx = get_app()
-    org = ctx.org_ref()
-    db, vault = _services(ctx)
+    ctx, org, db, vault = _connect.opened()
     data = hubspot.sync_meeting(
         db, vault, ctx.settings, org_ref=org, meeting_ref=meeting, dry_run=dry_run, create_contacts=create_contacts
     )
@@ -319,29 +219,25 @@ def sync(
 
 
 @app.command("disconnect")
-def disconnect() -> None:
+def disconnect(local_only: _connect.LocalOnly = False) -> None:
     """Revoke the refresh token at HubSpot and delete the stored connection.
 
     Auto-sync and the sync links go too. The app stays installed in the HubSpot account:
-    uninstall it there.
+    uninstall it there. When HubSpot cannot be reached or the app's credentials are gone,
+    --local-only deletes the stored connection without revoking: the refresh token then stays
+    valid until the app is uninstalled from the account.
 
     Example: zigznote --org acme hubspot disconnect
     """
     from zigznote.services import hubspot
 
-    ctx = get_app()
-    org = ctx.org_ref()
-    db, vault = _services(ctx)
-    data = hubspot.disconnect(db, vault, ctx.settings, org_ref=org)
-    if ctx.out.json:
-        ctx.out.item(data)
-        return
+    ctx, org, db, vault = _connect.opened()
+    data = hubspot.disconnect(db, vault, ctx.settings, org_ref=org, local_only=local_only)
     if data["static"]:
         how = "the static token is managed in HubSpot (delete or rotate it there)"
     elif data["already_invalid"]:
         how = "the refresh token was already invalid"
     else:
         how = "refresh token revoked"
-    ctx.out.success(f"disconnected HubSpot portal {data['hub_id']}: {how}")
-    if data["uninstall"]:
+    if _connect.show_disconnected(ctx, data, what=f"HubSpot portal {data['hub_id']}", how=how) and data["uninstall"]:
         ctx.out.notice(data["uninstall"])

@@ -26,13 +26,15 @@ app.add_typer(rules_app, name="rules")
 JobRef = Annotated[str, typer.Argument(metavar="JOB", help="Job ID (msg_…).")]
 Kind = Annotated[str, typer.Argument(metavar="KIND", help="Job kind, e.g. slack.summary.")]
 
+# Status and attempts before the event type: on 80 columns the rightmost go first, and what
+# a job is doing matters more than which event queued it (`jobs show` has that).
 COLUMNS = [
     ("id", "id"),
     ("kind", "kind"),
     ("target", "target"),
-    ("event_type", "event"),
     ("status", "status"),
     ("attempts", "attempts"),
+    ("event_type", "event"),
     ("last_status_code", "last code"),
     ("next_attempt_at", "next attempt"),
     ("created_at", "created"),

@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,16 +30,28 @@ if TYPE_CHECKING:  # httpx is imported by the providers, not by this module
     import httpx
 
 __all__ = [
+    "MAX_EXPIRES_IN",
     "AuthorizationRequest",
     "Grant",
     "OAuthIntegration",
     "TokenSet",
+    "aware_utcnow",
     "pkce_challenge",
     "pkce_verifier",
+    "token_answer",
 ]
 
 # Bumped if the stored shape ever changes; from_json refuses versions it does not know.
 _TOKEN_SET_VERSION = 1
+#: The longest access-token lifetime believed, in seconds (Slack's is 12 h, HubSpot's 30 min): a
+#: day-long or decade-long value is kept as given; anything not a positive number under ten
+#: years is refused.
+MAX_EXPIRES_IN = 10 * 365 * 86_400
+
+
+def aware_utcnow() -> datetime:
+    """Now, aware UTC (the default clock of the OAuth adapters, for ``expires_at``)."""
+    return datetime.now(UTC)
 
 
 def _aware_utc(value: datetime) -> datetime:
@@ -120,6 +133,36 @@ class TokenSet:
         return self.expires_at - _aware_utc(now) <= timedelta(seconds=seconds)
 
 
+def token_answer(
+    body: Mapping[str, Any], *, now: datetime, previous: TokenSet | None, token_re: re.Pattern[str]
+) -> tuple[str, str | None, datetime | None]:
+    """``(access_token, refresh_token, expires_at)`` of a token-endpoint answer (RFC 6749 section
+    5.1: ``access_token``, optional ``refresh_token`` and ``expires_in`` in seconds), for a code
+    exchange (``previous`` None) or a refresh. Both tokens must match ``token_re`` (the
+    provider's token alphabet and length); a refresh answer without ``refresh_token`` keeps
+    ``previous.refresh_token`` (not rotated this time: the old one still stands); ``expires_at``
+    is ``now + expires_in``, None when the answer has no ``expires_in``.
+
+    Raises ValueError whose text completes "<provider>'s answer …": "carries no usable access
+    token", "carries a malformed refresh token", "carries an impossible expires_in" (not a
+    number of seconds in ``(0, MAX_EXPIRES_IN)``). Never quotes a token.
+    """
+    access = body.get("access_token")
+    if not isinstance(access, str) or not token_re.fullmatch(access):
+        raise ValueError("carries no usable access token")
+    refresh = body.get("refresh_token")
+    if refresh is not None and (not isinstance(refresh, str) or not token_re.fullmatch(refresh)):
+        raise ValueError("carries a malformed refresh token")
+    if refresh is None and previous is not None:
+        refresh = previous.refresh_token
+    expires_in = body.get("expires_in")
+    if expires_in is None:
+        return access, refresh, None
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float) or not 0 < expires_in < MAX_EXPIRES_IN:
+        raise ValueError("carries an impossible expires_in")
+    return access, refresh, now + timedelta(seconds=expires_in)
+
+
 @dataclass(frozen=True)
 class Grant:
     """What a code exchange or a pasted token yields.
@@ -162,15 +205,18 @@ def pkce_challenge(verifier: str) -> str:
 class OAuthIntegration(ABC):
     """Base of every OAuth provider adapter.
 
-    Subclasses set :attr:`provider` (``"slack"``), :attr:`uses_pkce` (only for providers that
-    accept PKCE from a confidential client: not Slack, where it turns the app into a public
-    client), override :meth:`authorize_params` when the provider wants another scope format,
-    and implement :meth:`exchange_code` and :meth:`refresh`.
+    Subclasses set :attr:`provider` (``"slack"``), :attr:`title` (``"Slack"``), :attr:`uses_pkce`
+    (only for providers that accept PKCE from a confidential client: not Slack, where it turns
+    the app into a public client), override :meth:`authorize_params` when the provider wants
+    another scope format and :meth:`redirect_warning` when it refuses some redirect URIs, and
+    implement :meth:`exchange_code` and :meth:`refresh`.
 
     ``client_secret`` is kept for the token endpoint only; ``repr`` never shows it.
     """
 
     provider: ClassVar[str]
+    #: The provider's name as people write it ("Slack", "HubSpot") for messages; empty: :attr:`provider`.
+    title: ClassVar[str] = ""
     uses_pkce: ClassVar[bool] = False
 
     def __init__(
@@ -195,6 +241,12 @@ class OAuthIntegration(ABC):
             f"{type(self).__name__}(client_id={self.client_id!r}, redirect_uri={self.redirect_uri!r}, "
             f"authorize_url={self.authorize_url!r}, scopes={self.scopes!r})"
         )
+
+    def redirect_warning(self) -> str | None:
+        """Why the provider would likely refuse :attr:`redirect_uri` at its authorize page (a rule
+        of the provider's, e.g. Slack's https-only redirect URLs), or None. A warning, never an
+        error: a proxy or tunnel in front of the callback may make the URI work after all."""
+        return None
 
     def authorize_params(self) -> dict[str, str]:
         """Provider-specific authorize parameters, merged over the standard ones.

@@ -20,9 +20,11 @@ from zigznote.integrations.browser import browser_mode, open_browser
 from zigznote.integrations.loopback import access_denied, wait_for_code
 from zigznote.integrations.tls import TlsFiles
 
-__all__ = ["PASTE_PROMPT", "obtain_grant", "parse_pasted_redirect"]
+__all__ = ["PASTE_PROMPT", "STRAY_NOTICE", "obtain_grant", "parse_pasted_redirect"]
 
 PASTE_PROMPT = "Paste the full URL your browser was redirected to: "
+#: Said (at most every 5 s) when the callback server turns away a redirect of another sign-in.
+STRAY_NOTICE = "ignored a redirect that was not from this sign-in (state did not match); still waiting"
 # Far above any real redirect URL; refuses a pasted file before parsing it.
 _MAX_PASTED = 16_384
 
@@ -47,7 +49,8 @@ def obtain_grant(
 
     Paste mode when ``no_browser`` or :func:`~zigznote.integrations.browser.browser_mode` says
     so; otherwise :func:`~zigznote.integrations.loopback.wait_for_code` with the browser opened
-    once the port is bound (if it cannot be opened, the user opens the printed URL).
+    once the port is bound (if it cannot be opened, the user opens the printed URL); a redirect
+    of another sign-in reaching the server (wrong ``state``) is told with :data:`STRAY_NOTICE`.
 
     Raises what :func:`~zigznote.integrations.loopback.wait_for_code`,
     :func:`parse_pasted_redirect` and ``integration.exchange_code`` raise; ``KeyboardInterrupt``
@@ -76,7 +79,14 @@ def obtain_grant(
                 notify("Could not open a browser: open the URL above yourself.")
 
         try:
-            code = wait_for_code(integration.redirect_uri, state=request.state, timeout=timeout, tls=tls, ready=ready)
+            code = wait_for_code(
+                integration.redirect_uri,
+                state=request.state,
+                timeout=timeout,
+                tls=tls,
+                ready=ready,
+                on_stray=lambda: notify(STRAY_NOTICE),
+            )
         finally:
             finished.set()
     return integration.exchange_code(code, code_verifier=request.code_verifier)

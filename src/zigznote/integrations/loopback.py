@@ -5,7 +5,8 @@ with :mod:`zigznote.integrations.tls`), lets the caller open the browser, and re
 the one GET on the exact callback path with the expected ``state`` (RFC 6749 section 10.12: the
 redirect is bound to this attempt through ``state``). Everything else a browser sends meanwhile
 (favicon, HEAD, prefetches, other paths, a wrong or missing ``state`` with or without
-``code``/``error``) is answered with a small page and ignored.
+``code``/``error``) is answered with a small page and ignored; a wrong state is also told to the
+caller (``on_stray``), so the terminal does not stay silent while a browser says "Not this sign-in".
 
 Shape after ``google_auth_oauthlib``'s ``run_local_server`` (bind first so a taken port fails
 fast; a small page after the redirect), but each connection is served in its own thread with a
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds a connection may stay silent (per read or write, TLS handshake included).
 CONNECTION_TIMEOUT = 10.0
+#: Seconds between two ``on_stray`` calls: a tab reloading a stale redirect says it once, not per request.
+STRAY_NOTICE_INTERVAL = 5.0
 # Connections served at once; more are closed at once (a browser opens a handful).
 _MAX_CONNECTIONS = 32
 _BACKLOG = 16
@@ -113,12 +116,17 @@ def wait_for_code(
     timeout: float,
     tls: TlsFiles | None,
     ready: Callable[[], None] | None = None,
+    on_stray: Callable[[], None] | None = None,
 ) -> str:
     """Serve the redirect URI until the authorization code for ``state`` arrives; return it.
 
     The sockets are bound before ``ready`` runs; ``ready`` (which opens the browser) runs once in
     its own thread, so a browser command that waits for the page to load cannot block the server;
     an exception it raises is logged and ignored. ``timeout`` is in seconds. https needs ``tls``.
+    ``on_stray`` runs (in a connection's thread, before the browser gets its "Not this sign-in"
+    page) when a GET on the callback path carries a missing or different ``state``: another
+    sign-in's redirect, a stale tab. At most once per :data:`STRAY_NOTICE_INTERVAL` seconds and
+    never once the wait is over; an exception it raises is logged and ignored.
 
     Raises: :class:`ConfigError` (``redirect_uri_invalid``, ``redirect_not_loopback``,
     ``tls_required``, ``tls_invalid``, ``tls_unreadable``, ``bind_failed``, and ``access_denied``
@@ -131,7 +139,7 @@ def wait_for_code(
     if target.scheme == "https" and tls is None:
         raise ConfigError("an https redirect URI needs a TLS certificate (TlsFiles)", code="tls_required")
     context = server_context(tls) if target.scheme == "https" and tls is not None else None
-    callback = _Callback(path=target.path, state=state, context=context)
+    callback = _Callback(path=target.path, state=state, context=context, on_stray=on_stray)
     with contextlib.ExitStack() as cleanup:
         # Closed in reverse order: connections, listeners, selector, wake-up pair.
         wake_r, wake_w = socket.socketpair()
@@ -239,10 +247,14 @@ def _bind(target: CallbackTarget, cleanup: contextlib.ExitStack) -> list[socket.
 class _Callback:
     """The state shared by the accepting loop and the connection threads."""
 
-    def __init__(self, *, path: str, state: str, context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self, *, path: str, state: str, context: ssl.SSLContext | None, on_stray: Callable[[], None] | None = None
+    ) -> None:
         self.path = path
         self.state = state
         self.context = context
+        self.on_stray = on_stray
+        self._stray_at: float | None = None  # monotonic time of the last on_stray call
         self.done = threading.Event()
         self.outcome: str | ZigznoteError | None = None
         self.wake: socket.socket | None = None
@@ -291,6 +303,21 @@ class _Callback:
         with self._lock:
             first, self._claimed = not self._claimed, True
             return first
+
+    def stray(self) -> None:
+        """Tell ``on_stray`` of a redirect with another state, unless it was told less than
+        :data:`STRAY_NOTICE_INTERVAL` seconds ago or the wait is over."""
+        if self.on_stray is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if self._claimed or (self._stray_at is not None and now - self._stray_at < STRAY_NOTICE_INTERVAL):
+                return
+            self._stray_at = now
+        try:
+            self.on_stray()
+        except Exception:  # saying so is a courtesy: the wait goes on regardless
+            log.warning("reporting an ignored redirect failed", exc_info=True)
 
     def finish(self, outcome: str | ZigznoteError) -> None:
         self.outcome = outcome
@@ -351,6 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         states = params.get("state", [])
         if len(states) != 1 or not hmac.compare_digest(states[0].encode(), self.server.state.encode()):
+            self.server.stray()
             self._answer(
                 400, "Not this sign-in", "This address does not belong to the authorization in progress. "
                 "Return to the terminal.",

@@ -118,6 +118,29 @@ def test_a_create_is_never_sent_again_after_an_unknown_outcome(
     assert isinstance(caught.value, ProviderError) and caught.value.code == "flutterwave_unanswered"
 
 
+def test_an_answer_httpx_cannot_decode_is_unanswered_never_an_httpx_error(
+    fw_api: respx.Router, client: FlutterwaveClient, sleeps: Sleeps
+) -> None:
+    route = fw_api.get("/payment-plans").mock(side_effect=httpx.DecodingError("bad gzip"))
+    with pytest.raises(Unanswered) as caught:
+        client.get("/payment-plans", what="list payment plans")
+    assert caught.value.message == (
+        "Flutterwave did not answer: the answer could not be read (DecodingError) (list payment plans)"
+    )
+    assert route.call_count == 3 and sleeps == [0.5, 1.0]  # a read: retried like a timeout
+
+
+def test_a_retry_after_that_is_not_ascii_digits_falls_back_to_the_backoff(
+    fw_api: respx.Router, client: FlutterwaveClient, sleeps: Sleeps
+) -> None:
+    limited = error(429, "error_rate_limited")
+    limited.headers = httpx.Headers([*limited.headers.raw, (b"Retry-After", "²".encode())])  # raw bytes on the wire
+    assert limited.headers["Retry-After"] == "²"  # what the client reads: "²".isdigit() is True
+    route = fw_api.get("/payment-plans").mock(side_effect=[limited, ok("plans_page2")])
+    assert [p["id"] for p in client.get("/payment-plans", what="list payment plans").data] == [51990]
+    assert route.call_count == 2 and sleeps == [0.5]
+
+
 def test_an_answer_that_is_not_json_is_a_provider_error(fw_api: respx.Router, client: FlutterwaveClient) -> None:
     fw_api.get("/payment-plans").mock(return_value=httpx.Response(200, text="<html>maintenance</html>"))
     with pytest.raises(ProviderError, match="not a v3 answer"):

@@ -294,7 +294,7 @@ def test_insufficient_balance_is_a_clear_provider_error(provider: FlutterwavePro
     )
     assert (
         caught.value.hint
-        == "refunds are paid from your Flutterwave balance: top it up, then run the same command again"
+        == "refunds are paid from your Flutterwave balance: top it up, then run the command again"
     )
 
 

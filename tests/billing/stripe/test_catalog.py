@@ -12,7 +12,7 @@ from tests.billing.stripe.conftest import form, load, ok, query
 from zigznote.billing.money import Money
 from zigznote.billing.providers.stripe.provider import StripeProvider
 from zigznote.billing.types import BillingInterval, Plan, Price, PriceSpec, ProductSpec, ProductUpdate
-from zigznote.errors import InvalidInput
+from zigznote.errors import InvalidInput, ProviderError
 
 PROD = "prod_TZk8pro0Mq2Lx"
 PRICE = "price_1SZkA2LkdIwHu7ixUsdMonth"
@@ -178,11 +178,16 @@ def test_amounts_come_back_through_the_stripe_table(
 def test_an_amount_our_minor_unit_cannot_hold_is_refused_not_truncated(
     provider: StripeProvider, stripe_api: respx.Router
 ) -> None:
-    # A legacy fractional ISK amount: 10.45 krónur has no ISO minor unit.
+    # A legacy fractional ISK amount: 10.45 krónur has no ISO minor unit. Stripe's answer, not
+    # our input: a provider error (exit 5), as for Flutterwave's 5000.5 UGX.
     stripe_api.post(f"/v1/prices/{PRICE}").mock(return_value=ok("price", currency="isk", unit_amount=1045))
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(ProviderError) as caught:
         provider.deactivate_price(PRICE)
-    assert caught.value.code == "amount_unrepresentable"
+    assert caught.value.code == "stripe_unexpected_answer"
+    assert caught.value.message == (
+        "Stripe answered an unusable amount: "
+        "Stripe reported 10.45 ISK, which ISK amounts cannot hold (no decimal places)"
+    )
 
 
 def test_more_marketing_features_than_stripe_keeps_are_refused(

@@ -14,7 +14,11 @@ Errors every method may raise (third-party exceptions never leave a provider mod
 - :class:`~zigznote.errors.Conflict` (exit 4): the object's state forbids it (refund over the
   remainder, a canceled subscription), or an idempotency key reused with other parameters.
 - :class:`~zigznote.errors.ProviderError` (exit 5): network failure, timeout, rate limit,
-  provider 5xx; retrying with the same idempotency key is safe.
+  provider 5xx; retrying with the same idempotency key is safe. The outcome of a create is
+  then unknown: its pending operation stays open and the next attempt resends it.
+- :class:`ProviderRefused` (a ProviderError, exit 5): the provider *answered* and did not do
+  it (a refund its balance cannot pay, a rate limit before processing): nothing was made, so
+  the pending operation is closed as failed and the next attempt is a new request.
 - :class:`~zigznote.errors.ConfigError` (exit 6): keys missing; ``CredentialsRejected``: refused.
 - :class:`~zigznote.errors.SignatureInvalid` (exit 7): ``construct_event`` only.
 """
@@ -27,6 +31,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from zigznote.billing import money
 from zigznote.billing.money import Money
 from zigznote.billing.types import (
     BillingInterval,
@@ -50,12 +55,12 @@ from zigznote.billing.types import (
     Subscription,
     SubscriptionRequest,
 )
-from zigznote.errors import InvalidInput
+from zigznote.errors import InvalidInput, ProviderError
 
 if TYPE_CHECKING:  # config imports nothing heavy, but providers are built by services only
     from zigznote.config import Settings
 
-__all__ = ["OPTIONAL_OPERATIONS", "Capabilities", "PaymentProvider", "unsupported"]
+__all__ = ["OPTIONAL_OPERATIONS", "Capabilities", "PaymentProvider", "ProviderRefused", "unsupported"]
 
 #: Capability flag → the methods it governs. A provider whose flag is False keeps the base
 #: implementations, which raise ``unsupported_by_provider``; ``providers.check_provider`` holds
@@ -76,13 +81,28 @@ OPTIONAL_OPERATIONS: dict[str, tuple[str, ...]] = {
 _WORDS: dict[str, str] = {
     "delete_customers": "delete customers",
     "payment_methods": "manage saved payment methods",
+    "create_subscriptions": "create subscriptions outside checkout",
+    "change_plan": "change a subscription's plan",
+    "cancel_now": "cancel a subscription at once (--now)",
     "undo_cancel": "undo a scheduled cancellation",
-    "pause_subscriptions": "pause and resume subscriptions",
+    # Only pausing: resuming a *paused* subscription needs one, and `subscriptions resume` of a
+    # scheduled cancellation is ``undo_cancel``.
+    "pause_subscriptions": "pause subscriptions",
     "checkout": "hosted checkout pages",
     "partial_refunds": "partial refunds",
     "cancel_at_period_end": "cancel at the end of the period",
+    "invoices": "invoices",
     "product_features": "feature lists on products",
 }
+
+
+class ProviderRefused(ProviderError):
+    """The provider answered a request and did not carry it out (Flutterwave "Insufficient
+    balance" on a refund; a rate limit on a create, refused before processing). Exit 5 like
+    every provider error, but the outcome is known: ``services/billing/ops.py`` closes the
+    pending operation as failed instead of resending it as an unanswered one."""
+
+    code = "provider_refused"
 
 
 def unsupported(provider: str, operation: str) -> InvalidInput:
@@ -99,30 +119,47 @@ class Capabilities:
     """What a provider can do, shown by ``billing providers``. Each ``False`` flag makes the
     governed operations (``OPTIONAL_OPERATIONS``) raise InvalidInput ``unsupported_by_provider``.
 
-    ``prorations``: the ``Proration`` choices ``change_subscription`` accepts. ``intervals``:
-    the billing intervals prices may use. ``notes``: further limits, one sentence each.
-    ``product_descriptions``: the provider keeps a product's description, so the plan sync
-    compares it (Flutterwave v3 has no product object to keep it on); not shown by ``as_json``.
+    The services check the flags of operations every provider implements before anything is
+    read or sent: ``create_subscriptions`` (a subscription made by API, not only by a customer
+    paying through checkout), ``change_plan`` (``subscriptions change``), ``cancel_now``
+    (``cancel --now``: end a paid period early), ``invoices`` (the provider has invoices; without
+    them ``invoices list`` is empty). These default to True: they are the interface's own methods.
+
+    ``prorations``: the ``Proration`` choices ``change_subscription`` accepts (listed among what
+    it cannot do only when it can change plans at all). ``intervals``: the billing intervals
+    prices may use. ``notes``: further limits, one sentence each. Not shown by ``as_json``:
+    ``product_descriptions`` (the provider keeps a product's description, so the plan sync
+    compares it; Flutterwave v3 has no product object to keep it on) and ``checkout_cancel_url``
+    (the hosted page sends a customer who turns back to a cancel URL; Flutterwave's returns to
+    the success URL either way, so ``billing checkout`` needs none there),
+    ``customer_email_required`` (a customer is its email, and a checkout needs the customer:
+    Flutterwave v3), checked by the services before anything is sent.
     """
 
     delete_customers: bool = False
     payment_methods: bool = False
+    create_subscriptions: bool = True
+    change_plan: bool = True
+    cancel_now: bool = True
     cancel_at_period_end: bool = False
     undo_cancel: bool = False
     pause_subscriptions: bool = False
     checkout: bool = False
     partial_refunds: bool = False
+    invoices: bool = True
     product_features: bool = False
     product_descriptions: bool = True
+    checkout_cancel_url: bool = True
+    customer_email_required: bool = False
     prorations: frozenset[Proration] = frozenset({Proration.NONE})
     intervals: frozenset[BillingInterval] = frozenset(BillingInterval)
     notes: tuple[str, ...] = field(default=())
 
     def cannot(self) -> list[str]:
-        """What the provider cannot do, in words (``["pause and resume subscriptions"]``)."""
+        """What the provider cannot do, in words (``["pause subscriptions"]``)."""
         missing = [words for flag, words in _WORDS.items() if not getattr(self, flag)]
         absent = [p.value for p in Proration if p not in self.prorations]
-        if absent:
+        if absent and self.change_plan:
             missing.append(f"prorate plan changes as {', '.join(absent)}")
         no_intervals = [i.value for i in BillingInterval if i not in self.intervals]
         if no_intervals:
@@ -181,6 +218,26 @@ class PaymentProvider(ABC):
         """Raise ``unsupported_by_provider`` unless ``proration`` is in ``capabilities.prorations``."""
         if proration not in self.capabilities.prorations:
             raise self.unsupported(f"prorate a plan change as {proration.value}")
+
+    @classmethod
+    def check_product(cls, product: ProductSpec) -> None:
+        """Raise InvalidInput for a product this provider would refuse, without keys and before
+        anything is sent (``billing plans sync`` checks the whole catalog first, dry run too).
+        The default accepts everything; providers add their own limits."""
+        return None
+
+    @classmethod
+    def check_price(cls, price: PriceSpec) -> None:
+        """Raise InvalidInput (exit 2) for a price this provider would refuse, without keys and
+        before anything is sent: :meth:`create_price` must not be the first to find out midway
+        through a sync. The default refuses an interval outside ``capabilities.intervals``
+        (``unsupported_by_provider``) and an amount ``money.to_provider_amount`` cannot send to
+        this provider; providers add their own rules (Stripe's longest interval, Flutterwave's
+        few intervals) and call this one."""
+        if price.interval not in cls.capabilities.intervals:
+            raise unsupported(cls.title, f"bill by {BillingInterval(price.interval).value}")
+        if cls.name in money.PROVIDERS:
+            money.to_provider_amount(price.amount, cls.name)
 
     # -- customers ----------------------------------------------------------------------
 

@@ -24,14 +24,15 @@ calls, so in a thread) and answers:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from zigznote.delivery import handlers
 from zigznote.delivery.result import AttemptResult
-from zigznote.errors import ConfigError, CredentialsRejected, NotFound, ZigznoteError
+from zigznote.errors import ZigznoteError
+from zigznote.integrations import job_support
+from zigznote.integrations.job_support import MAX_ERROR, elapsed_ms
 from zigznote.untrusted import storable_text
 
 if TYPE_CHECKING:
@@ -41,31 +42,13 @@ __all__ = ["KIND", "factory", "outcome_of", "run"]
 
 #: The job kind (``services.hubspot.KIND``).
 KIND = "hubspot.sync"
-# Errors that only a new `hubspot connect` repairs: hold the kind instead of burning retries.
-_RECONNECT_CODES = frozenset({"not_connected", "missing_scope"})
-_MAX_ERROR = 1000
-
-
-def _ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)
-
-
-def _error_text(exc: ZigznoteError) -> str:
-    """``hubspot <code>: <message> (<hint>)``, bounded; service errors never hold a token."""
-    text = f"hubspot {exc.code}: {exc.message}"
-    if exc.hint:
-        text += f" ({exc.hint})"
-    return storable_text(text, max_chars=_MAX_ERROR) or f"hubspot {exc.code}"
 
 
 def outcome_of(exc: ZigznoteError, *, duration_ms: int) -> AttemptResult:
-    """The attempt result for an error of ``sync_meeting``: ``gone`` for CredentialsRejected,
-    ``not_connected`` and ``missing_scope``; otherwise a failed attempt naming the error."""
-    if isinstance(exc, CredentialsRejected) or (
-        isinstance(exc, NotFound | ConfigError) and exc.code in _RECONNECT_CODES
-    ):
-        return handlers.gone(_error_text(exc), duration_ms=duration_ms)
-    return AttemptResult(None, _error_text(exc), duration_ms)
+    """The attempt result for an error of ``sync_meeting`` (``job_support.outcome_of``):
+    ``gone`` for CredentialsRejected, ``not_connected`` and ``missing_scope``; otherwise a
+    failed attempt naming the error."""
+    return job_support.outcome_of("hubspot", exc, duration_ms=duration_ms)
 
 
 def _summary(result: Mapping[str, Any]) -> str:
@@ -79,7 +62,7 @@ def _failures(result: Mapping[str, Any]) -> str:
     shown = "; ".join(f"{i['object']} {i['label']!r}: {i['error']}" for i in failed[:5])
     more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
     text = f"{len(failed)} item(s) failed ({_summary(result)}): {shown}{more}"
-    return storable_text(text, max_chars=_MAX_ERROR) or "items failed"
+    return storable_text(text, max_chars=MAX_ERROR) or "items failed"
 
 
 def run(context: handlers.JobContext, claim: Claimed) -> AttemptResult:
@@ -89,16 +72,10 @@ def run(context: handlers.JobContext, claim: Claimed) -> AttemptResult:
     from zigznote.services import hubspot, integrations
 
     started = time.perf_counter()
-    job = context.job(claim)
-    if job is None:
-        return AttemptResult(None, "the job was deleted while it ran", _ms(started))
-    target, _state = job
-    data = claim.event_data
-    meeting = data.get("meeting_id") if isinstance(data, Mapping) else None
-    if not isinstance(meeting, str) or not meeting.strip():
-        return AttemptResult(
-            None, f"the {claim.event_type} event has no data.meeting_id (a meeting ID or external ID)", _ms(started)
-        )
+    job = job_support.open_job(context, claim, started=started)
+    if isinstance(job, AttemptResult):
+        return job
+    target = job.target
     try:
         shown = integrations.get(context.db, org_id=claim.org_id, provider=hubspot.PROVIDER)
         if shown is not None and target and shown["account_id"] != target:
@@ -106,25 +83,21 @@ def run(context: handlers.JobContext, claim: Claimed) -> AttemptResult:
                 None,
                 f"this job is for HubSpot portal {target}, but the organization is now connected to portal "
                 f"{shown['account_id']}: nothing was synced (`hubspot settings --auto-sync` sets the rule anew)",
-                _ms(started),
+                elapsed_ms(started),
             )
         result = hubspot.sync_meeting(
-            context.db, context.vault, context.settings, org_ref=claim.org_id, meeting_ref=meeting.strip()
+            context.db, context.vault, context.settings, org_ref=claim.org_id, meeting_ref=job.meeting
         )
     except ZigznoteError as exc:
-        return outcome_of(exc, duration_ms=_ms(started))
+        return outcome_of(exc, duration_ms=elapsed_ms(started))
     if not result["ok"]:
-        return AttemptResult(None, _failures(result), _ms(started))
-    return AttemptResult(200, None, _ms(started), response_excerpt=storable_text(_summary(result), max_chars=1000))
+        return AttemptResult(None, _failures(result), elapsed_ms(started))
+    return AttemptResult(
+        200, None, elapsed_ms(started), response_excerpt=storable_text(_summary(result), max_chars=1000)
+    )
 
 
-def factory(context: handlers.JobContext) -> handlers.JobHandler:
-    """The ``hubspot.sync`` handler of one worker: :func:`run` in a thread."""
-
-    async def handle(claim: Claimed) -> AttemptResult:
-        return await asyncio.to_thread(run, context, claim)
-
-    return handle
-
+#: The ``hubspot.sync`` handler factory of one worker: :func:`run` in a thread.
+factory = job_support.threaded_factory(run, KIND)
 
 handlers.register_factory(KIND, factory)

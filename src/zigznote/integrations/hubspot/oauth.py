@@ -25,13 +25,15 @@ space-separated ``scope`` (every scope the app marks required), optional ``optio
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from zigznote.errors import CredentialsRejected, InvalidInput, ProviderError
-from zigznote.integrations.base import Grant, OAuthIntegration, TokenSet
+from zigznote.integrations.base import Grant, OAuthIntegration, TokenSet, aware_utcnow, token_answer
 from zigznote.integrations.hubspot.client import DEFAULT_API_BASE, DEFAULT_API_VERSION, HubSpotClient
 from zigznote.integrations.hubspot.errors import id_field, mapping_of, oauth_error, parse_error, text_field
 
@@ -48,15 +50,8 @@ DEFAULT_SCOPES = ("oauth", "crm.objects.contacts.read", "crm.objects.contacts.wr
 
 _TOKEN_RE = re.compile(r"[\x21-\x7e]{1,4000}")
 _SCOPE_RE = re.compile(r"[A-Za-z0-9._-]{1,100}")
-# An access token lifetime we believe: HubSpot's is 30 minutes; anything not a positive number
-# of seconds under ten years is refused.
-_MAX_EXPIRES_IN = 10 * 365 * 86_400
 # Every non-success status: the OAuth answers are mapped by oauth_error, not hubspot_error.
 _ANY_ERROR = tuple(s for s in range(300, 600) if s != 429)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _bad(message: str) -> ProviderError:
@@ -71,27 +66,13 @@ def _scopes(value: Any) -> tuple[str, ...]:
 
 def _token_set(body: Mapping[str, Any], *, now: datetime, previous: TokenSet | None) -> TokenSet:
     """The token set in a token-endpoint answer (code exchange or refresh)."""
-    access = body.get("access_token")
-    if not isinstance(access, str) or not _TOKEN_RE.fullmatch(access):
-        raise _bad("carries no usable access token")
+    try:
+        access, refresh, expires_at = token_answer(body, now=now, previous=previous, token_re=_TOKEN_RE)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
     token_type = body.get("token_type", "bearer")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         raise _bad("carries a token that is not a bearer token")
-    refresh = body.get("refresh_token")
-    if refresh is not None and (not isinstance(refresh, str) or not _TOKEN_RE.fullmatch(refresh)):
-        raise _bad("carries a malformed refresh token")
-    if refresh is None and previous is not None:
-        refresh = previous.refresh_token  # not rotated this time: the old one still stands
-    expires_in = body.get("expires_in")
-    expires_at: datetime | None = None
-    if expires_in is not None:
-        if (
-            isinstance(expires_in, bool)
-            or not isinstance(expires_in, int | float)
-            or not 0 < expires_in < _MAX_EXPIRES_IN
-        ):
-            raise _bad("carries an impossible expires_in")
-        expires_at = now + timedelta(seconds=expires_in)
     scopes = _scopes(body.get("scopes")) or _scopes(body.get("scope")) or (previous.scopes if previous else ())
     return TokenSet(access_token=access, refresh_token=refresh, expires_at=expires_at, scopes=scopes)
 
@@ -106,6 +87,7 @@ class HubSpotOAuth(OAuthIntegration):
     """
 
     provider = "hubspot"
+    title = "HubSpot"
     uses_pkce = False
 
     def __init__(
@@ -120,7 +102,7 @@ class HubSpotOAuth(OAuthIntegration):
         version: str = DEFAULT_API_VERSION,
         http: httpx.Client | None = None,
         client: HubSpotClient | None = None,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = aware_utcnow,
         optional_scopes: Sequence[str] = (),
     ) -> None:
         super().__init__(
@@ -134,6 +116,20 @@ class HubSpotOAuth(OAuthIntegration):
         self.client = client if client is not None else HubSpotClient(api_base=api_base, version=version, http=http)
         self.optional_scopes = tuple(optional_scopes)
         self._now = now
+
+    def redirect_warning(self) -> str | None:
+        """HubSpot refuses redirect URIs whose host is an IP literal (``http://localhost`` is the
+        development exception; see the module docstring's working-with-oauth page)."""
+        host = urlsplit(self.redirect_uri).hostname or ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return None
+        return (
+            f"HubSpot refuses redirect URIs with an IP address, and HUBSPOT_REDIRECT_URI is {self.redirect_uri}: "
+            "its authorize page will likely show an error unless a proxy or tunnel puts a host name in front; "
+            "use http://localhost:PORT/… instead (registered in the app)"
+        )
 
     def authorize_params(self) -> dict[str, str]:
         """``scope`` space-separated; ``optional_scope`` too when optional scopes are set."""

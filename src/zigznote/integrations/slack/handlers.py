@@ -41,15 +41,15 @@ summary anew.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from zigznote.delivery import handlers
 from zigznote.delivery.result import AttemptResult
-from zigznote.errors import ConfigError, CredentialsRejected, NotFound, ZigznoteError
-from zigznote.untrusted import storable_text
+from zigznote.errors import ZigznoteError
+from zigznote.integrations import job_support
+from zigznote.integrations.job_support import elapsed_ms
 
 if TYPE_CHECKING:
     from zigznote.delivery.queue import Claimed
@@ -58,36 +58,17 @@ __all__ = ["KIND", "factory", "outcome_of", "run"]
 
 #: The job kind (``services.slack.KIND``).
 KIND = "slack.summary"
-# Errors that only a new `slack connect` repairs: hold the kind instead of burning retries.
-_RECONNECT_CODES = frozenset({"not_connected", "missing_scope"})
-_MAX_ERROR = 1000
 
 
 class _LeaseLost(Exception):
     """The claim lost its lease mid-send: stop posting (another worker runs the job now)."""
 
 
-def _ms(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)
-
-
-def _error_text(exc: ZigznoteError) -> str:
-    """``slack <code>: <message> (<hint>)``, bounded; service errors never hold a token."""
-    text = f"slack {exc.code}: {exc.message}"
-    if exc.hint:
-        text += f" ({exc.hint})"
-    return storable_text(text, max_chars=_MAX_ERROR) or f"slack {exc.code}"
-
-
 def outcome_of(exc: ZigznoteError, *, duration_ms: int) -> AttemptResult:
-    """The attempt result for an error of ``send_summary`` (see the module docstring):
-    ``gone`` for CredentialsRejected, ``not_connected`` and ``missing_scope``; otherwise a
-    failed attempt (no status code) whose error names the code, the message and the hint."""
-    if isinstance(exc, CredentialsRejected) or (
-        isinstance(exc, NotFound | ConfigError) and exc.code in _RECONNECT_CODES
-    ):
-        return handlers.gone(_error_text(exc), duration_ms=duration_ms)
-    return AttemptResult(None, _error_text(exc), duration_ms)
+    """The attempt result for an error of ``send_summary`` (see the module docstring and
+    ``job_support.outcome_of``): ``gone`` for CredentialsRejected, ``not_connected`` and
+    ``missing_scope``; otherwise a failed attempt whose error names the code, message and hint."""
+    return job_support.outcome_of("slack", exc, duration_ms=duration_ms)
 
 
 def _sent_of(state: Mapping[str, Any]) -> dict[int, str]:
@@ -121,28 +102,20 @@ def run(context: handlers.JobContext, claim: Claimed) -> AttemptResult:
     from zigznote.services import slack
 
     started = time.perf_counter()
-    job = context.job(claim)
-    if job is None:
-        return AttemptResult(None, "the job was deleted while it ran", _ms(started))
-    channel, state = job
-    if not channel:
-        return AttemptResult(None, "slack.summary job without a target channel", _ms(started))
-    data = claim.event_data
-    meeting = data.get("meeting_id") if isinstance(data, Mapping) else None
-    if not isinstance(meeting, str) or not meeting.strip():
-        return AttemptResult(
-            None, f"the {claim.event_type} event has no data.meeting_id (a meeting ID or external ID)", _ms(started)
-        )
+    job = job_support.open_job(context, claim, started=started, target="channel")
+    if isinstance(job, AttemptResult):
+        return job
+    channel, state = str(job.target), job.state
     sent = _sent_of(state)
     if state.get("complete") is True:
         if state.get("attempts") == claim.attempts:
             # Posting finished but its result was never written (the worker stopped first).
-            return AttemptResult(200, None, _ms(started), response_excerpt=_posted(channel, sent, again=True))
+            return AttemptResult(200, None, elapsed_ms(started), response_excerpt=_posted(channel, sent, again=True))
         # A recorded success run again (jobs replay): post it anew, forgetting the old messages
         # first so that a failure before the first post is not taken for "already posted".
         sent = {}
         if not context.save_state(claim, _state(channel, sent, complete=False, attempts=claim.attempts)):
-            return AttemptResult(None, "lost the job's lease before posting", _ms(started))
+            return AttemptResult(None, "lost the job's lease before posting", elapsed_ms(started))
 
     def on_posted(index: int, ts: str) -> None:
         sent[index] = ts
@@ -155,19 +128,21 @@ def run(context: handlers.JobContext, claim: Claimed) -> AttemptResult:
             context.vault,
             context.settings,
             org_id=claim.org_id,
-            meeting_ref=meeting.strip(),
+            meeting_ref=job.meeting,
             channel=channel,
             sent=dict(sent),
             on_posted=on_posted,
         )
     except _LeaseLost:
-        return AttemptResult(None, f"lost the job's lease after posting message {max(sent) + 1}; stopped", _ms(started))
+        return AttemptResult(
+            None, f"lost the job's lease after posting message {max(sent) + 1}; stopped", elapsed_ms(started)
+        )
     except ZigznoteError as exc:
-        return outcome_of(exc, duration_ms=_ms(started))
+        return outcome_of(exc, duration_ms=elapsed_ms(started))
     done = dict(enumerate(answer["messages"]))
     # Recorded before answering: if this result is lost, the next run sees "complete".
     context.save_state(claim, _state(channel, done, complete=True, attempts=claim.attempts))
-    return AttemptResult(200, None, _ms(started), response_excerpt=_posted(str(answer["channel"]), done))
+    return AttemptResult(200, None, elapsed_ms(started), response_excerpt=_posted(str(answer["channel"]), done))
 
 
 def _posted(channel: str, sent: Mapping[int, str], *, again: bool = False) -> str:
@@ -176,13 +151,7 @@ def _posted(channel: str, sent: Mapping[int, str], *, again: bool = False) -> st
     return what + (", recorded by an earlier attempt" if again else "")
 
 
-def factory(context: handlers.JobContext) -> handlers.JobHandler:
-    """The ``slack.summary`` handler of one worker: :func:`run` in a thread."""
-
-    async def handle(claim: Claimed) -> AttemptResult:
-        return await asyncio.to_thread(run, context, claim)
-
-    return handle
-
+#: The ``slack.summary`` handler factory of one worker: :func:`run` in a thread.
+factory = job_support.threaded_factory(run, KIND)
 
 handlers.register_factory(KIND, factory)

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from zigznote.errors import CredentialsRejected, InvalidInput, ProviderError
-from zigznote.integrations.base import Grant, OAuthIntegration, TokenSet
+from zigznote.integrations.base import Grant, OAuthIntegration, TokenSet, aware_utcnow, token_answer
 from zigznote.integrations.slack.client import DEFAULT_API_BASE, SlackClient
 from zigznote.integrations.slack.errors import scopes_from, text_field
 
@@ -41,13 +42,6 @@ DEFAULT_SCOPES = ("chat:write", "chat:write.public", "channels:read", "groups:re
 
 _TOKEN_RE = re.compile(r"[\x21-\x7e]{1,2000}")
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# An access token lifetime we believe: Slack's is 12 h; a day-long or decade-long value is kept as
-# given, anything not a positive number of seconds under ten years is refused.
-_MAX_EXPIRES_IN = 10 * 365 * 86_400
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _id(value: Any) -> str | None:
@@ -65,29 +59,15 @@ def _bad(message: str) -> ProviderError:
 
 def _token_set(body: Mapping[str, Any], *, now: datetime, previous: TokenSet | None) -> TokenSet:
     """The bot token set in an oauth.v2.access answer (exchange or refresh)."""
-    access = body.get("access_token")
-    if not isinstance(access, str) or not _TOKEN_RE.fullmatch(access):
-        raise _bad("carries no usable access token")
+    try:
+        access, refresh, expires_at = token_answer(body, now=now, previous=previous, token_re=_TOKEN_RE)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
     token_type = body.get("token_type", "bot")
     if token_type != "bot":
         # We ask for bot scopes only; a user token here means the app is set up differently.
         shown = text_field(token_type, 20) if isinstance(token_type, str) else type(token_type).__name__
         raise _bad(f"carries a {shown!r} token where a bot token was expected")
-    refresh = body.get("refresh_token")
-    if refresh is not None and (not isinstance(refresh, str) or not _TOKEN_RE.fullmatch(refresh)):
-        raise _bad("carries a malformed refresh token")
-    if refresh is None and previous is not None:
-        refresh = previous.refresh_token  # not rotated this time: the old one still stands
-    expires_in = body.get("expires_in")
-    expires_at: datetime | None = None
-    if expires_in is not None:
-        if (
-            isinstance(expires_in, bool)
-            or not isinstance(expires_in, int | float)
-            or not 0 < expires_in < _MAX_EXPIRES_IN
-        ):
-            raise _bad("carries an impossible expires_in")
-        expires_at = now + timedelta(seconds=expires_in)
     scopes = scopes_from(body.get("scope")) or (previous.scopes if previous is not None else ())
     return TokenSet(access_token=access, refresh_token=refresh, expires_at=expires_at, scopes=scopes, token_type="bot")
 
@@ -101,6 +81,7 @@ class SlackOAuth(OAuthIntegration):
     """
 
     provider = "slack"
+    title = "Slack"
     uses_pkce = False
 
     def __init__(
@@ -114,7 +95,7 @@ class SlackOAuth(OAuthIntegration):
         http: httpx.Client | None = None,
         api_base: str = DEFAULT_API_BASE,
         client: SlackClient | None = None,
-        now: Callable[[], datetime] = _utcnow,
+        now: Callable[[], datetime] = aware_utcnow,
     ) -> None:
         super().__init__(
             client_id=client_id,
@@ -126,6 +107,17 @@ class SlackOAuth(OAuthIntegration):
         )
         self.client = client if client is not None else SlackClient(api_base=api_base, http=http)
         self._now = now
+
+    def redirect_warning(self) -> str | None:
+        """Slack accepts only https redirect URLs (an http one is refused at the authorize page;
+        https://docs.slack.dev/authentication/installing-with-oauth)."""
+        if urlsplit(self.redirect_uri).scheme.lower() != "http":
+            return None
+        return (
+            f"Slack accepts only https redirect URLs, and SLACK_REDIRECT_URI is {self.redirect_uri}: Slack's "
+            "authorize page will likely refuse it unless a proxy or tunnel serves it over https "
+            "(the default https://localhost:8765/callback works with a generated certificate)"
+        )
 
     def authorize_params(self) -> dict[str, str]:
         """Slack wants bot scopes comma-joined in ``scope`` (``user_scope`` is not asked for)."""

@@ -9,13 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
+from zigznote.billing.idempotency import freeze, thaw
 from zigznote.billing.types import Customer, CustomerInput
 from zigznote.errors import Conflict, InvalidInput, NotFound
+from zigznote.services import orgs
 from zigznote.services.billing import ops
 from zigznote.services.billing._common import (
     customer_of,
+    customers_at,
     open_provider,
     org_of,
+    ours,
+    provider_class,
+    provider_flag,
     provider_name,
     require_customer,
 )
@@ -53,7 +59,8 @@ def show_customer(db: Database, settings: Settings, *, org_ref: str, provider: s
     name = provider_name(settings, provider)
     with db.session() as session:
         org = org_of(session, org_ref)
-        return customer_json(require_customer(session, org, name), org_slug=org.slug)
+        customer = require_customer(session, org, name, flag=provider_flag(settings, name))
+        return customer_json(customer, org_slug=org.slug)
 
 
 def _email(value: str | None) -> str | None:
@@ -87,6 +94,16 @@ def create_customer(
         raise InvalidInput("a customer name is one line of 1-200 characters", code="invalid_name")
     with db.session() as session:
         org = org_of(session, org_ref)
+        cls = provider_class(provider)
+        if email is None and cls.capabilities.customer_email_required:
+            command = orgs.command(
+                session, org.id, "billing customers create --email ADDRESS" + provider_flag(settings, provider)
+            )
+            raise InvalidInput(
+                f"a {cls.title} customer is its email address: pass --email",
+                hint=f"`{command}`",
+                code="email_required",
+            )
         existing = customer_of(session, org.id, provider)
         if existing is not None:
             raise Conflict(
@@ -94,7 +111,7 @@ def create_customer(
                 hint="`billing customers show` shows it; `billing customers sync` refreshes it",
                 code="customer_exists",
             )
-        request = CustomerInput(email=email, name=(name or org.name).strip(), metadata={"zigznote_org": org.id})
+        request = CustomerInput(email=email, name=(name or org.name).strip(), metadata=ours(org.id))
         org_id, slug = org.id, org.slug
     with open_provider(settings, provider) as client:
         outcome = ops.run(
@@ -102,8 +119,8 @@ def create_customer(
             provider=provider,
             operation="customer.create",
             scope=org_id,
-            params=ops.freeze(request),
-            call=lambda params, key: client.create_customer(ops.thaw(CustomerInput, params), idempotency_key=key),
+            params=freeze(request),
+            call=lambda params, key: client.create_customer(thaw(CustomerInput, params), idempotency_key=key),
             result_id=lambda customer: customer.id,
             record=lambda session, customer: customer_json(
                 upsert_customer(session, provider, customer, org_id=org_id), org_slug=slug
@@ -127,12 +144,7 @@ def sync_customers(
     total)`` after each fetch."""
     provider = provider_name(settings, provider)
     with db.session() as session:
-        query = select(BillingCustomer).where(BillingCustomer.provider == provider)
-        if org_ref is not None:
-            org = org_of(session, org_ref)
-            require_customer(session, org, provider)
-            query = query.where(BillingCustomer.org_id == org.id)
-        rows = session.exec(query.order_by(BillingCustomer.id)).all()
+        rows = customers_at(session, provider, org_ref)
         known = [(r.id, r.org_id, r.provider_customer_id, (r.email, r.name, r.deleted)) for r in rows]
     fetched: list[tuple[str, Customer, datetime]] = []
     with open_provider(settings, provider) as client:

@@ -26,7 +26,7 @@ from zigznote.billing import events, providers
 from zigznote.billing.providers.base import PaymentProvider
 from zigznote.errors import ConfigError, InvalidInput, NotFound, ZigznoteError
 from zigznote.services.billing._common import open_provider, provider_name
-from zigznote.store.models import ProviderEvent
+from zigznote.store.models import Organization, ProviderEvent
 from zigznote.store.models.billing import EVENT_STATUSES
 from zigznote.timeutil import iso, parse_since, utcnow
 from zigznote.untrusted import decode_text
@@ -108,6 +108,12 @@ def event_json(row: ProviderEvent, *, payload: bool = False) -> dict[str, Any]:
     return data
 
 
+def _provider(value: str) -> str:
+    """A ``--provider`` filter as stored (``Stripe `` → ``stripe``); any name, so events of a
+    provider no longer registered can still be listed."""
+    return value.strip().lower()
+
+
 def _status(value: str | None) -> str | None:
     if value is None:
         return None
@@ -139,7 +145,7 @@ def list_events(
     if since is not None:
         query = query.where(col(ProviderEvent.received_at) >= parse_since(since))
     if provider is not None:
-        query = query.where(ProviderEvent.provider == provider.strip().lower())
+        query = query.where(ProviderEvent.provider == _provider(provider))
     query = query.order_by(col(ProviderEvent.received_at).desc(), col(ProviderEvent.id).desc()).limit(limit)
     with db.session() as session:
         return [event_json(row) for row in session.exec(query).all()]
@@ -154,7 +160,7 @@ def _find(db: Database, ref: str, provider: str | None) -> ProviderEvent:
         else:
             query = select(ProviderEvent).where(ProviderEvent.provider_event_id == ref)
             if provider is not None:
-                query = query.where(ProviderEvent.provider == provider.strip().lower())
+                query = query.where(ProviderEvent.provider == _provider(provider))
             rows = list(session.exec(query.order_by(ProviderEvent.provider)).all())
     if not rows:
         raise NotFound(
@@ -173,8 +179,16 @@ def _find(db: Database, ref: str, provider: str | None) -> ProviderEvent:
 
 def show_event(db: Database, ref: str, *, provider: str | None = None, payload: bool = False) -> dict[str, Any]:
     """One stored event by our ID (``pev_…``) or the provider's (``evt_…``; ``provider`` when
-    several providers used it); ``payload`` adds the exact stored text. NotFound (3)."""
-    return event_json(_find(db, ref, provider), payload=payload)
+    several providers used it): :func:`event_json` and ``"org"``, the slug of its organization
+    (None when it concerns none, or the organization is gone); ``payload`` adds the exact stored
+    text. NotFound (3)."""
+    row = _find(db, ref, provider)
+    slug = None
+    if row.org_id is not None:
+        with db.session() as session:
+            org = session.get(Organization, row.org_id)
+            slug = org.slug if org is not None else None
+    return {**event_json(row, payload=payload), "org": slug}
 
 
 # -- replaying -----------------------------------------------------------------------------------
@@ -217,7 +231,7 @@ def replay(
             )
         )
         if provider is not None:
-            query = query.where(ProviderEvent.provider == provider.strip().lower())
+            query = query.where(ProviderEvent.provider == _provider(provider))
         with db.session() as session:
             rows = list(session.exec(query.order_by(col(ProviderEvent.received_at), col(ProviderEvent.id))).all())
         results = _replay_rows(db, settings, rows, redo=False)
@@ -274,6 +288,7 @@ class Receiver:
         return True
 
     def close(self) -> None:
+        """Close every provider client the worker threads opened."""
         with self._lock:
             for client in self._all:
                 client.close()
@@ -300,6 +315,25 @@ def _signals(stop: Callable[[], None]) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+def _nothing_to_serve(states: list[dict[str, Any]]) -> ConfigError:
+    """ConfigError (exit 6) for a receiver every request to which would be answered 404: no
+    provider has its keys and webhook secret. The hint names the settings of each."""
+    from zigznote.billing.providers._shared import KeyedProvider
+
+    problems = "; ".join(f"{s['name']}: {s['problem']}" for s in states) or "none is registered"
+    settings = [
+        f"{n.upper()}_SECRET_KEY and {n.upper()}_WEBHOOK_SECRET"
+        for n in (s["name"] for s in states)
+        if issubclass(providers.get(n), KeyedProvider)
+    ]
+    hint = f"set {', or '.join(settings)}" if settings else "configure a provider"
+    return ConfigError(
+        f"no payment provider can receive events, so billing serve would answer every request 404 ({problems})",
+        hint=f"{hint}; `zigznote billing providers` shows what each one lacks",
+        code="no_provider_configured",
+    )
+
+
 def serve(
     db: Database,
     settings: Settings,
@@ -314,7 +348,8 @@ def serve(
     finish first). ``on_ready(url, providers)`` once listening, ``providers`` being
     ``[{"name", "path", "ready", "problem"}]`` for every registered provider;
     ``on_request(record)`` per request (``billing.serve.AccessRecord``). Raises InvalidInput
-    for a host or port that cannot be bound."""
+    for a host or port that cannot be bound, ConfigError ``no_provider_configured`` (exit 6)
+    before listening when no provider has its keys and webhook secret."""
     import asyncio
     import contextlib
 
@@ -328,6 +363,8 @@ def serve(
         {"name": n, "path": f"/billing/webhooks/{n}", "ready": (p := receiver.problem(n)) is None, "problem": p}
         for n in providers.names()
     ]
+    if not any(state["ready"] for state in states):
+        raise _nothing_to_serve(states)
 
     def ready(bound: int) -> None:
         shown = f"[{host}]" if ":" in host else host

@@ -9,7 +9,7 @@ from sqlmodel import Session
 from zigznote.billing.types import Invoice
 from zigznote.errors import InvalidInput, NotFound
 from zigznote.ids import looks_like
-from zigznote.services.billing._common import open_provider, org_of, provider_name, require_customer
+from zigznote.services.billing._common import open_provider, org_of, provider_flag, provider_name, require_customer
 from zigznote.services.billing.records import invoice_json, upsert_invoice
 from zigznote.store.models import BillingCustomer
 from zigznote.store.models import Invoice as InvoiceRow
@@ -34,7 +34,7 @@ def list_invoices(
     name = provider_name(settings, provider)
     with db.session() as session:
         org = org_of(session, org_ref)
-        customer = require_customer(session, org, name)
+        customer = require_customer(session, org, name, flag=provider_flag(settings, name))
         customer_id, provider_customer_id = customer.id, customer.provider_customer_id
     found: list[Invoice] = []
     with open_provider(settings, name) as client:
@@ -54,7 +54,7 @@ def show_invoice(
     name = provider_name(settings, provider)
     with db.session() as session:
         org = org_of(session, org_ref)
-        customer = require_customer(session, org, name)
+        customer = require_customer(session, org, name, flag=provider_flag(settings, name))
         customer_id, provider_customer_id, slug = customer.id, customer.provider_customer_id, org.slug
         missing = NotFound(
             f"invoice {invoice!r} not found for organization {slug!r}",

@@ -12,34 +12,33 @@ other parameters: https://docs.stripe.com/api/idempotent_requests). So :func:`ru
    parameters, committed *before* the call;
 2. calls the provider;
 3. on an answer, marks the row ``completed`` with the object's ID and lets the caller write its
-   own rows, in one transaction; on a refusal (InvalidInput, Conflict, NotFound) marks it
-   ``failed`` (Stripe replays a refusal for the same key, so the next attempt needs a new one);
-   on a provider or network failure (ProviderError) or missing credentials it stays
-   ``pending`` for the next attempt.
+   own rows, in one transaction; on a refusal (InvalidInput, Conflict, NotFound, and
+   ``ProviderRefused``: a provider error whose answer says nothing was done, such as
+   Flutterwave's insufficient balance) marks it ``failed`` (Stripe replays a refusal for the
+   same key, so the next attempt needs a new one); on a failure whose outcome is unknown (any
+   other ProviderError: a timeout, a dropped connection, a 5xx) or missing credentials it stays
+   ``pending`` for the next attempt, which resends it: only then did it "get no answer".
 
 Stripe keeps keys at least 24 hours; a pending operation older than :data:`KEY_TTL` is marked
 ``expired`` and a new one starts (its key might otherwise create a second object unnoticed;
 callers such as refunds re-check the provider's state before starting one).
 
-Parameters are the neutral request types of ``billing.types`` made JSON by :func:`freeze` and
-rebuilt by :func:`thaw`.
+Keys and parameters come from :mod:`zigznote.billing.idempotency` (the one implementation):
+:func:`~zigznote.billing.idempotency.idempotency_key` names the row's key, callers pass the
+neutral request made JSON by ``idempotency.freeze`` and rebuild it with ``idempotency.thaw``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import types
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import Enum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlmodel import Session, col, select
 
-from zigznote.billing.money import Money
+from zigznote.billing.idempotency import idempotency_key
+from zigznote.billing.providers.base import ProviderRefused
 from zigznote.errors import ConfigError, ProviderError, ZigznoteError
 from zigznote.ids import new_id
 from zigznote.store.models import PendingOperation
@@ -50,10 +49,7 @@ from zigznote.untrusted import storable_text
 if TYPE_CHECKING:
     from zigznote.store.engine import Database
 
-__all__ = [
-    "KEY_TTL", "Outcome", "Started", "begin", "find_pending", "freeze", "idempotency_key", "pending", "resume", "run",
-    "thaw",
-]  # fmt: skip
+__all__ = ["KEY_TTL", "Outcome", "Started", "begin", "find_pending", "pending", "resume", "run"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -61,73 +57,6 @@ R = TypeVar("R")
 #: How long a pending operation may be resumed with its key: Stripe removes keys "after they're
 #: at least 24 hours old"; an hour of margin for clocks and slow retries.
 KEY_TTL = timedelta(hours=23)
-_MAX_KEY = 255  # Stripe: "Keys can be up to 255 characters long"
-
-
-# -- parameters ----------------------------------------------------------------------------
-
-
-def freeze(value: Any) -> Any:
-    """``value`` as JSON data: dataclasses as objects of their fields, Money as
-    ``{"amount", "currency"}``, enums as their value, mappings as objects, tuples as arrays."""
-    if isinstance(value, Money):
-        return {"amount": value.amount, "currency": value.currency}
-    if isinstance(value, Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: freeze(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): freeze(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [freeze(v) for v in value]
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    raise TypeError(f"cannot freeze {type(value).__name__}")
-
-
-def thaw(cls: type[T], data: Mapping[str, Any]) -> T:
-    """Rebuild the dataclass ``cls`` from :func:`freeze`'s output (fields it lacks keep their
-    defaults)."""
-    hints = typing.get_type_hints(cls)
-    kwargs = {
-        f.name: _thaw_value(hints[f.name], data[f.name])
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if f.name in data
-    }
-    return cls(**kwargs)
-
-
-def _thaw_value(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(hint)
-    if origin is typing.Union or origin is types.UnionType:
-        options = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _thaw_value(options[0], value) if len(options) == 1 else value
-    if hint is Money:
-        return Money(int(value["amount"]), str(value["currency"]))
-    if isinstance(hint, type) and issubclass(hint, Enum):
-        return hint(value)
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return thaw(hint, value)
-    if origin is tuple:
-        return tuple(value)
-    if origin in (Mapping, dict) or hint is Mapping:
-        return dict(value)
-    return value
-
-
-# -- keys and rows --------------------------------------------------------------------------
-
-
-def idempotency_key(operation: str, scope: str, op_id: str) -> str:
-    """``zigznote/<operation>/<scope>/<bop_…>``: our IDs and the operation, unique per operation
-    row, at most 255 characters (a long scope is replaced by its digest)."""
-    key = f"zigznote/{operation}/{scope}/{op_id}"
-    if len(key) > _MAX_KEY:
-        digest = hashlib.sha256(scope.encode()).hexdigest()[:32]
-        key = f"zigznote/{operation}/{digest}/{op_id}"
-    return key
 
 
 @dataclass(frozen=True)
@@ -260,7 +189,7 @@ def run(
 ) -> Outcome[R]:
     """Send one create through a pending operation (module docstring).
 
-    ``params``: the frozen request (:func:`freeze`); ``call(params, key)`` sends it (with the
+    ``params``: the frozen request (``idempotency.freeze``); ``call(params, key)`` sends it (with the
     resumed operation's params when one is resumed); ``result_id`` names the created object;
     ``record(session, result)`` writes our rows in the transaction that completes the
     operation and returns what the caller returns. Raises what ``call`` raises.
@@ -296,6 +225,10 @@ def _send(
 ) -> R:
     try:
         result = call(params, key)
+    except ProviderRefused as exc:  # answered: nothing was done, so nothing to resend
+        with db.session() as session:
+            _finish(session, op_id, OP_FAILED, error=exc.message)
+        raise
     except (ProviderError, ConfigError) as exc:
         # Not refused: maybe never sent, maybe sent and the answer lost. Resend as is next time.
         _note_error(db, op_id, exc.message)

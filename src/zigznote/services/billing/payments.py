@@ -8,23 +8,34 @@ that is Conflict (exit 4) and nothing is sent or stored.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, select
 
 from zigznote.billing import money
+from zigznote.billing.idempotency import freeze
 from zigznote.billing.money import Money
-from zigznote.billing.providers.base import PaymentProvider, unsupported
+from zigznote.billing.providers.base import PaymentProvider
 from zigznote.billing.types import Payment, PaymentStatus, Refund
 from zigznote.errors import Conflict, InvalidInput, NotFound, ProviderError
 from zigznote.ids import looks_like
 from zigznote.services.billing import ops
-from zigznote.services.billing._common import open_provider, org_of, provider_class, provider_name, require_customer
+from zigznote.services.billing._common import (
+    open_provider,
+    org_of,
+    provider_class,
+    provider_flag,
+    provider_name,
+    require_customer,
+    unsupported_by,
+)
 from zigznote.services.billing.records import payment_json, refund_json, upsert_payment, upsert_refund
 from zigznote.store.models import BillingCustomer, Organization
 from zigznote.store.models import Payment as PaymentRow
 from zigznote.store.models import Refund as RefundRow
+from zigznote.timeutil import iso
 
 if TYPE_CHECKING:
     from zigznote.config import Settings
@@ -38,9 +49,9 @@ __all__ = ["REFUND_REASONS", "list_payments", "refund_payment", "show_payment"]
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 
 
-def _owner(session: Session, org_ref: str, provider: str) -> tuple[Organization, BillingCustomer]:
+def _owner(session: Session, org_ref: str, provider: str, flag: str) -> tuple[Organization, BillingCustomer]:
     org = org_of(session, org_ref)
-    return org, require_customer(session, org, provider)
+    return org, require_customer(session, org, provider, flag=flag)
 
 
 def _provider_id(session: Session, org: Organization, provider: str, ref: str) -> str:
@@ -79,7 +90,7 @@ def list_payments(
     """The organization's newest ``limit`` payments from the provider (our rows updated)."""
     name = provider_name(settings, provider)
     with db.session() as session:
-        _org, customer = _owner(session, org_ref, name)
+        _org, customer = _owner(session, org_ref, name, provider_flag(settings, name))
         customer_id, provider_customer_id = customer.id, customer.provider_customer_id
     found: list[Payment] = []
     with open_provider(settings, name) as client:
@@ -103,7 +114,7 @@ def show_payment(
     """One payment of the organization as the provider has it now, with its refunds."""
     name = provider_name(settings, provider)
     with db.session() as session:
-        org, customer = _owner(session, org_ref, name)
+        org, customer = _owner(session, org_ref, name, provider_flag(settings, name))
         payment_id = _provider_id(session, org, name, payment)
         customer_id, provider_customer_id = customer.id, customer.provider_customer_id
     with open_provider(settings, name) as client:
@@ -142,7 +153,7 @@ def refund_payment(
             f"invalid refund reason {reason!r}", hint=f"use one of {', '.join(REFUND_REASONS)}", code="invalid_reason"
         )
     with db.session() as session:
-        org, customer = _owner(session, org_ref, name)
+        org, customer = _owner(session, org_ref, name, provider_flag(settings, name))
         payment_id = _provider_id(session, org, name, payment)
         customer_id, provider_customer_id, org_id = customer.id, customer.provider_customer_id, org.id
     with open_provider(settings, name) as client:
@@ -154,7 +165,7 @@ def refund_payment(
         )
         if ops.find_pending(db, provider=name, operation="refund.create", scope=payment_id) is None:
             _check_refund(name, fresh, wanted)
-        params = {"payment_id": payment_id, "amount": ops.freeze(wanted), "reason": reason}
+        params = {"payment_id": payment_id, "amount": freeze(wanted), "reason": reason}
 
         def record(session: Session, refund: Refund) -> Refund:
             # The payment as fetched before the refund, then the refund: both in the transaction
@@ -172,7 +183,7 @@ def refund_payment(
             call=lambda p, key: client.create_refund(
                 p["payment_id"],
                 idempotency_key=key,
-                amount=Money(p["amount"]["amount"], p["amount"]["currency"]) if p["amount"] else None,
+                amount=money.from_data(p["amount"]) if p["amount"] else None,
                 reason=p["reason"],
             ),
             result_id=lambda refund: refund.id,
@@ -194,7 +205,33 @@ def refund_payment(
         payment_row = session.exec(
             select(PaymentRow).where(PaymentRow.provider == name, PaymentRow.provider_payment_id == payment_id)
         ).one()
-        return {"refund": refund_json(refund_row), "payment": payment_json(payment_row), "notes": notes}
+        data = {"refund": refund_json(refund_row), "payment": payment_json(payment_row), "notes": notes}
+    if outcome.started.differs:
+        command = f"zigznote --org {org_ref} billing payments refund {payment}{provider_flag(settings, name)}"
+        raise _earlier_refund(data, outcome.started.started_at, wanted, reason, command)
+    return data
+
+
+def _earlier_refund(
+    data: dict[str, Any], started: datetime, wanted: Money | None, reason: str | None, command: str
+) -> Conflict:
+    """The command finished an earlier refund of this payment that got no answer, with *its*
+    amount and reason, not this command's: say so (exit 4), never ✓ for a request not sent."""
+    refund, paid = data["refund"], data["payment"]
+    asked = money.display(wanted) if wanted is not None else "all that was left"
+    again = (
+        command
+        + (f" --amount {wanted.to_decimal()}" if wanted is not None else "")
+        + (f" --reason {reason}" if reason else "")
+    )
+    return Conflict(
+        f"finished an earlier refund of this payment that got no answer (started {iso(started)}): "
+        f"{refund['amount']['display']} ({refund['provider_id']}, {refund['status']}); this command's refund "
+        f"({asked}) was not sent",
+        hint=f"{paid['refundable']['display']} is left refundable; to refund {asked} too, run the command "
+        f"again: `{again}`",
+        code="earlier_operation_finished",
+    )
 
 
 def _check_refund(provider: str, payment: Payment, wanted: Money | None) -> None:
@@ -205,9 +242,9 @@ def _check_refund(provider: str, payment: Payment, wanted: Money | None) -> None
             code="payment_not_refundable",
         )
     left = payment.refundable
-    paid = payment.amount if payment.amount_received is None else payment.amount_received
-    figures = f"as {provider} reports it: {money.display(paid)} paid, {money.display(payment.amount_refunded)} refunded"
-    if left.amount <= 0:
+    paid, refunded = money.display(payment.received), money.display(payment.amount_refunded)
+    figures = f"as {provider} reports it: {paid} paid, {refunded} refunded"
+    if left <= Money.zero(left.currency):
         raise Conflict(f"payment {payment.id} has nothing left to refund ({figures})", code="nothing_to_refund")
     if wanted is not None and wanted > left:
         raise Conflict(
@@ -216,6 +253,5 @@ def _check_refund(provider: str, payment: Payment, wanted: Money | None) -> None
             hint=f"refund at most {left.to_decimal()} {left.currency}, or leave out --amount to refund all of it",
             code="refund_exceeds_remainder",
         )
-    cls = provider_class(provider)
-    if wanted is not None and wanted != left and not cls.capabilities.partial_refunds:
-        raise unsupported(cls.title, "refund part of a payment (leave out --amount to refund all of it)")
+    if wanted is not None and wanted != left and not provider_class(provider).capabilities.partial_refunds:
+        raise unsupported_by(provider, "refund part of a payment (leave out --amount to refund all of it)")

@@ -11,15 +11,19 @@ result is all ``unchanged`` and sends no create.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from zigznote.billing import money
 from zigznote.billing.catalog import Catalog, CatalogPlan, load_catalog
 from zigznote.billing.catalog_sync import Action, ActionKind, ExistingCatalog, plan_sync, summary
+from zigznote.billing.idempotency import freeze, thaw
+from zigznote.billing.providers import names as providers_names
 from zigznote.billing.providers.base import PaymentProvider
-from zigznote.billing.types import Plan, Price, PriceSpec, ProductSpec
+from zigznote.billing.types import ZIGZNOTE_PLAN_KEY, Plan, Price, PriceSpec, ProductSpec
 from zigznote.errors import InvalidInput
 from zigznote.ids import new_id
 from zigznote.services.billing import ops
@@ -32,7 +36,7 @@ if TYPE_CHECKING:
     from zigznote.config import Settings
     from zigznote.store.engine import Database
 
-__all__ = ["catalog_path", "list_plans", "show_plan", "sync_plans"]
+__all__ = ["catalog_path", "check_catalog", "list_plans", "show_plan", "sync_plans"]
 
 _PLAN_OPS = ("product.create", "price.create")
 
@@ -115,24 +119,27 @@ def _price_of(action: Action, product_id: str, *, active: bool, price_id: str) -
     return Price(price_id, product_id, action.amount, action.interval, action.interval_count or 1, active)
 
 
+def _product_sender(client: PaymentProvider) -> Callable[[dict[str, Any], str], Plan]:
+    """Sends a frozen ``product.create`` with its key (a first attempt or a resumed one)."""
+    return lambda params, key: client.create_product(thaw(ProductSpec, params), idempotency_key=key)
+
+
+def _price_sender(client: PaymentProvider) -> Callable[[dict[str, Any], str], Price]:
+    """Sends a frozen ``price.create`` with its key (a first attempt or a resumed one)."""
+    return lambda params, key: client.create_price(thaw(PriceSpec, params), idempotency_key=key)
+
+
 def _finish_pending(db: Database, client: PaymentProvider, provider: str) -> list[dict[str, Any]]:
     """Send again, with their keys and frozen parameters, the creates an earlier sync left
     without an answer; the provider answers with the object it made then, or makes it now."""
     finished = []
     for op in ops.pending(db, provider=provider, operations=_PLAN_OPS):
+        made: Plan | Price
         if op.operation == "product.create":
-            product = ops.resume(
-                db,
-                op,
-                call=lambda params, key: client.create_product(ops.thaw(ProductSpec, params), idempotency_key=key),
-            )
-            result_id = product.id
+            made = ops.resume(db, op, call=_product_sender(client))
         else:
-            price = ops.resume(
-                db, op, call=lambda params, key: client.create_price(ops.thaw(PriceSpec, params), idempotency_key=key)
-            )
-            result_id = price.id
-        finished.append({"operation": op.operation, "scope": op.scope, "result_id": result_id})
+            made = ops.resume(db, op, call=_price_sender(client))
+        finished.append({"operation": op.operation, "scope": op.scope, "result_id": made.id})
     return finished
 
 
@@ -157,14 +164,7 @@ def sync_plans(
     path = catalog_path(settings, file)
     catalog: Catalog = load_catalog(path, providers=[name])
     caps = provider_class(name).capabilities
-    for plan in catalog.plans:
-        for price in plan.prices:
-            if price.applies_to(name) and price.interval not in caps.intervals:
-                raise InvalidInput(
-                    f"{path}:{plan.slug}: {provider_class(name).title} cannot bill by {price.interval.value}",
-                    hint="`zigznote billing providers` lists what each provider can do",
-                    code="unsupported_by_provider",
-                )
+    check_catalog(catalog, name)  # the whole file, dry run or not, before anything is read or sent
     with open_provider(settings, name) as client:
         resumed = [] if dry_run else _finish_pending(db, client, name)
         existing = ExistingCatalog(list(client.list_products()), list(client.list_prices()))
@@ -180,6 +180,46 @@ def sync_plans(
         "summary": summary(actions),
         "resumed": resumed,
     }
+
+
+def check_catalog(catalog: Catalog, provider: str) -> None:
+    """Every plan and every price of ``catalog`` that applies to ``provider``, checked against
+    the provider's own rules (``check_product``, ``check_price``: Stripe's three-year longest
+    interval, Flutterwave's five intervals, amounts each can take) before anything is sent, so a
+    sync never stops midway on a price the provider refuses. Raises InvalidInput (exit 2) naming
+    each refused one at its place (``plans.toml:pro:price 2 (USD/month): …``), with a hint."""
+    cls = provider_class(provider)
+    problems: list[tuple[str, InvalidInput]] = []
+    for plan in catalog.plans:
+        try:
+            cls.check_product(plan.product_spec())
+        except InvalidInput as exc:
+            problems.append((f"{catalog.source}:{plan.slug}", exc))
+        for number, price in enumerate(plan.prices, 1):
+            if not price.applies_to(provider):
+                continue
+            spec = PriceSpec(
+                "(new)", price.amount, price.interval, price.interval_count, {ZIGZNOTE_PLAN_KEY: plan.slug}
+            )
+            try:
+                cls.check_price(spec)
+            except InvalidInput as exc:
+                every = (
+                    price.interval.value
+                    if price.interval_count == 1
+                    else f"{price.interval_count} {price.interval.value}s"
+                )
+                problems.append((f"{catalog.source}:{plan.slug}:price {number} ({price.amount.currency}/{every})", exc))
+    if not problems:
+        return
+    first = problems[0][1]
+    others = [p for p in money.PROVIDERS if p != provider and p in providers_names()]
+    restrict = f'offer it only at {", ".join(others)} with providers = ["{others[0]}"]' if others else "remove it"
+    hint = first.hint or f"change it in {catalog.source}, or {restrict}"
+    message = "; ".join(f"{place}: {exc.message}" for place, exc in problems)
+    if len(problems) > 1:
+        message = f"{cls.title} would refuse {len(problems)} entries of {catalog.source}, nothing was sent: {message}"
+    raise InvalidInput(message, hint=hint, code=first.code)
 
 
 def _apply(
@@ -239,8 +279,8 @@ def _create_product(db: Database, client: PaymentProvider, provider: str, plan: 
         provider=provider,
         operation="product.create",
         scope=action.plan,
-        params=ops.freeze(action.product),
-        call=lambda params, key: client.create_product(ops.thaw(ProductSpec, params), idempotency_key=key),
+        params=freeze(action.product),
+        call=_product_sender(client),
         result_id=lambda product: product.id,
         record=record,
     ).value
@@ -260,8 +300,8 @@ def _create_price(
         # The fingerprint covers amount, interval and the prices replaced: another change is
         # another operation, while a retry of this one finds it pending.
         scope=f"{action.plan}:{action.fingerprint}",
-        params=ops.freeze(spec),
-        call=lambda params, key: client.create_price(ops.thaw(PriceSpec, params), idempotency_key=key),
+        params=freeze(spec),
+        call=_price_sender(client),
         result_id=lambda price: price.id,
         record=record,
     ).value

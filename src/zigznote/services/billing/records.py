@@ -27,7 +27,9 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
+from zigznote.billing import money
 from zigznote.billing import types as bt
+from zigznote.billing.money import Money
 from zigznote.errors import Conflict
 from zigznote.ids import new_id
 from zigznote.services.billing._common import money_json
@@ -50,6 +52,7 @@ __all__ = [
     "insert_if_absent",
     "invoice_json",
     "payment_json",
+    "payment_known",
     "price_json",
     "refund_json",
     "subscription_json",
@@ -102,26 +105,33 @@ def customer_by_provider_id(
 # -- writing ------------------------------------------------------------------------------------
 
 
+def _owned(customer: BillingCustomer, provider: str) -> dict[str, Any]:
+    """The columns every row of a customer's object starts with."""
+    return {"org_id": customer.org_id, "customer_id": customer.id, "provider": provider}
+
+
 def _put(
     session: Session,
     model: type[M],
     prefix: str,
-    find: Any,
+    column: Any,
     values: dict[str, Any],
     *,
     as_of: datetime | None = None,
 ) -> M | None:
-    """Insert the row of ``model`` that ``find(lock)`` looks up, with a new ``<prefix>_…`` ID,
-    or overwrite its fields (module docstring: concurrency and ``as_of``). None: another unique
-    constraint refused the new row."""
+    """Insert the row of ``model`` whose ``column`` is ``values[column]`` at ``values["provider"]``,
+    with a new ``<prefix>_…`` ID, or overwrite its fields (module docstring: concurrency and
+    ``as_of``). None: another unique constraint refused the new row."""
     now = utcnow()
     values = {**values, "updated_at": now}
     if "synced_at" in model.model_fields:
         values["synced_at"] = as_of or now
-    row = find(True)
+    provider, provider_id = values["provider"], values[column.key]
+    row = _row(session, model, column, provider, provider_id, lock=True)
     if row is None:
         insert_if_absent(session, table_of(model), {"id": new_id(prefix), "created_at": now, **values})
-        row = find(True)  # ours, or the one a concurrent transaction inserted first
+        # ours, or the one a concurrent transaction inserted first
+        row = _row(session, model, column, provider, provider_id, lock=True)
         if row is None:
             return None
     elif as_of is not None and getattr(row, "synced_at", None) is not None and row.synced_at > as_of:
@@ -143,11 +153,7 @@ def upsert_customer(
         "provider_customer_id": customer.id, "email": _text(customer.email, 320), "name": _text(customer.name, 200),
         "deleted": customer.deleted,
     }  # fmt: skip
-
-    def find(lock: bool) -> Any:
-        return _row(session, BillingCustomer, BillingCustomer.provider_customer_id, provider, customer.id, lock=lock)
-
-    row = _put(session, BillingCustomer, "bcus", find, values, as_of=as_of)
+    row = _put(session, BillingCustomer, "bcus", BillingCustomer.provider_customer_id, values, as_of=as_of)
     if row is None:
         raise Conflict(
             f"the organization {org_id} already has another {provider} customer than {customer.id}",
@@ -164,11 +170,7 @@ def upsert_price(session: Session, provider: str, plan: BillingPlan, price: bt.P
         "interval": price.interval.value if price.interval else "once", "interval_count": price.interval_count,
         "active": price.active,
     }  # fmt: skip
-
-    def find(lock: bool) -> Any:
-        return _row(session, BillingPrice, BillingPrice.provider_price_id, provider, price.id, lock=lock)
-
-    row = _put(session, BillingPrice, "bpr", find, values)
+    row = _put(session, BillingPrice, "bpr", BillingPrice.provider_price_id, values)
     assert row is not None  # one unique constraint: the one looked up
     return row
 
@@ -195,9 +197,9 @@ def upsert_subscription(
     price = sub.price
     local = _price_row(session, provider, price.id if price else None)
     values = {
-        "org_id": customer.org_id, "customer_id": customer.id, "provider": provider,
-        "provider_subscription_id": sub.id, "provider_price_id": price.id if price else None,
-        "price_id": local.id if local else None, "plan_slug": _plan_slug(session, local, price),
+        **_owned(customer, provider), "provider_subscription_id": sub.id,
+        "provider_price_id": price.id if price else None, "price_id": local.id if local else None,
+        "plan_slug": _plan_slug(session, local, price),
         "amount": price.amount.amount if price else None, "currency": price.amount.currency if price else None,
         "interval": price.interval.value if price and price.interval else None,
         "quantity": sub.items[0].quantity if sub.items else 1, "status": sub.status.value,
@@ -206,11 +208,7 @@ def upsert_subscription(
         "canceled_at": sub.canceled_at, "trial_end": sub.trial_end, "latest_invoice_id": sub.latest_invoice_id,
         "provider_created_at": sub.created,
     }  # fmt: skip
-
-    def find(lock: bool) -> Any:
-        return _row(session, Subscription, Subscription.provider_subscription_id, provider, sub.id, lock=lock)
-
-    return _put(session, Subscription, "bsub", find, values, as_of=as_of)
+    return _put(session, Subscription, "bsub", Subscription.provider_subscription_id, values, as_of=as_of)
 
 
 def _plan_slug(session: Session, local: BillingPrice | None, price: bt.Price | None) -> str | None:
@@ -230,24 +228,23 @@ def upsert_payment(
     customer: BillingCustomer | None = None,
     as_of: datetime | None = None,
 ) -> Payment | None:
-    """The row of ``payment``; None when its customer is not one of ours."""
+    """The row of ``payment``; None when its customer is not one of ours. A payment that names
+    no invoice keeps the invoice link :func:`upsert_invoice` set: since Stripe's 2025 API
+    versions a PaymentIntent no longer names its invoice; the invoice names its payments."""
     customer = customer or customer_by_provider_id(session, provider, payment.customer_id)
     if customer is None:
         return None
     values = {
-        "org_id": customer.org_id, "customer_id": customer.id, "provider": provider,
-        "provider_payment_id": payment.id, "amount": payment.amount.amount, "currency": payment.amount.currency,
-        "amount_refunded": payment.amount_refunded.amount,
+        **_owned(customer, provider), "provider_payment_id": payment.id, "amount": payment.amount.amount,
+        "currency": payment.amount.currency, "amount_refunded": payment.amount_refunded.amount,
         "amount_received": payment.amount_received.amount if payment.amount_received is not None else None,
         "status": payment.status.value,
         "description": _text(payment.description, 1000), "provider_invoice_id": payment.invoice_id,
         "failure_message": _text(payment.failure_message, 1000), "provider_created_at": payment.created,
     }  # fmt: skip
-
-    def find(lock: bool) -> Any:
-        return _row(session, Payment, Payment.provider_payment_id, provider, payment.id, lock=lock)
-
-    return _put(session, Payment, "pay", find, values, as_of=as_of)
+    if payment.invoice_id is None:
+        del values["provider_invoice_id"]  # a new row starts without a link; a linked one keeps it
+    return _put(session, Payment, "pay", Payment.provider_payment_id, values, as_of=as_of)
 
 
 def upsert_invoice(
@@ -258,7 +255,9 @@ def upsert_invoice(
     customer: BillingCustomer | None = None,
     as_of: datetime | None = None,
 ) -> Invoice | None:
-    """The row of ``invoice``; None when its customer is not one of ours."""
+    """The row of ``invoice``; None when its customer is not one of ours. The payment it names
+    (``Invoice.payment_id``), when we have its row, is linked to it (``payments show`` names the
+    invoice)."""
     customer = customer or customer_by_provider_id(session, provider, invoice.customer_id)
     if customer is None:
         return None
@@ -268,20 +267,29 @@ def upsert_invoice(
         else None
     )
     values = {
-        "org_id": customer.org_id, "customer_id": customer.id, "subscription_id": sub.id if sub else None,
-        "provider": provider, "provider_invoice_id": invoice.id, "provider_subscription_id": invoice.subscription_id,
-        "number": _text(invoice.number, 100), "status": invoice.status.value, "currency": invoice.total.currency,
+        **_owned(customer, provider), "subscription_id": sub.id if sub else None, "provider_invoice_id": invoice.id,
+        "provider_subscription_id": invoice.subscription_id, "number": _text(invoice.number, 100),
+        "status": invoice.status.value, "currency": invoice.total.currency,
         "total": invoice.total.amount, "amount_due": invoice.amount_due.amount,
         "amount_paid": invoice.amount_paid.amount, "amount_remaining": invoice.amount_remaining.amount,
         "period_start": invoice.period_start, "period_end": invoice.period_end, "due_date": invoice.due_date,
         "hosted_url": _text(invoice.hosted_url, 2000), "pdf_url": _text(invoice.pdf_url, 2000),
         "provider_created_at": invoice.created,
     }  # fmt: skip
+    row = _put(session, Invoice, "inv", Invoice.provider_invoice_id, values, as_of=as_of)
+    if invoice.payment_id:
+        paid: Payment | None = _row(
+            session, Payment, Payment.provider_payment_id, provider, invoice.payment_id, lock=True
+        )
+        if paid is not None and paid.org_id == customer.org_id and paid.provider_invoice_id != invoice.id:
+            paid.provider_invoice_id, paid.updated_at = invoice.id, utcnow()
+            session.add(paid)
+    return row
 
-    def find(lock: bool) -> Any:
-        return _row(session, Invoice, Invoice.provider_invoice_id, provider, invoice.id, lock=lock)
 
-    return _put(session, Invoice, "inv", find, values, as_of=as_of)
+def payment_known(session: Session, provider: str, payment_id: str) -> bool:
+    """Whether we have a row for the provider's payment ``payment_id``."""
+    return _row(session, Payment, Payment.provider_payment_id, provider, payment_id) is not None
 
 
 def upsert_refund(
@@ -299,11 +307,7 @@ def upsert_refund(
         "currency": refund.amount.currency, "status": refund.status.value, "reason": _text(refund.reason, 200),
         "failure_reason": _text(refund.failure_reason, 200), "provider_created_at": refund.created,
     }  # fmt: skip
-
-    def find(lock: bool) -> Any:
-        return _row(session, Refund, Refund.provider_refund_id, provider, refund.id, lock=lock)
-
-    return _put(session, Refund, "ref", find, values, as_of=as_of)
+    return _put(session, Refund, "ref", Refund.provider_refund_id, values, as_of=as_of)
 
 
 # -- showing ------------------------------------------------------------------------------------
@@ -345,14 +349,14 @@ def subscription_json(row: Subscription) -> dict[str, Any]:
 def payment_json(row: Payment) -> dict[str, Any]:
     """The payment: ``amount``, ``amount_received`` (None where not reported), ``amount_refunded`` and
     ``refundable`` (received, else amount, minus refunded) as money, as last read; status."""
-    received = row.amount if row.amount_received is None else row.amount_received
-    refundable = received - row.amount_refunded
+    received = Money(row.amount if row.amount_received is None else row.amount_received, row.currency)
+    refundable = received - Money(row.amount_refunded, row.currency)
     return {
         "id": row.id, "org_id": row.org_id, "provider": row.provider, "provider_id": row.provider_payment_id,
         "amount": money_json(row.amount, row.currency),
         "amount_received": money_json(row.amount_received, row.currency),
         "amount_refunded": money_json(row.amount_refunded, row.currency),
-        "refundable": money_json(refundable, row.currency), "status": row.status, "description": row.description,
+        "refundable": money.as_json(refundable), "status": row.status, "description": row.description,
         "invoice": row.provider_invoice_id, "failure_message": row.failure_message,
         "created": iso(row.provider_created_at), "synced_at": iso(row.synced_at),
     }  # fmt: skip

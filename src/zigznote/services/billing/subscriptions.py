@@ -1,8 +1,12 @@
 """An organization's subscription (``billing subscriptions …``).
 
-An organization has at most one running subscription per provider (the newest one not
-``canceled`` or ``incomplete_expired``); ``show``, ``change``, ``cancel`` and ``resume`` act on it.
-Every change goes to the provider first and our row is then written from its answer.
+An organization has at most one running subscription per provider (any not ``canceled`` or
+``incomplete_expired``): ``create`` and ``billing checkout`` refuse a second. One can still
+appear (a checkout completed in another tab, a subscription made in the provider's dashboard,
+both reported by inbound events): ``show`` then lists the others beside the newest, and
+``change``, ``cancel`` and ``resume`` refuse to guess (Conflict ``several_subscriptions``)
+until ``--subscription`` names one. Every change goes to the provider first and our row is
+then written from its answer.
 """
 
 from __future__ import annotations
@@ -13,28 +17,31 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
 
-from zigznote.billing.providers.base import unsupported
+from zigznote.billing.idempotency import freeze, thaw
 from zigznote.billing.types import Proration, SubscriptionRequest, SubscriptionStatus
 from zigznote.billing.types import Subscription as BillingSubscription
 from zigznote.errors import Conflict, InvalidInput
-from zigznote.services import orgs
 from zigznote.services.billing import ops
 from zigznote.services.billing._common import (
-    ENDED,
-    current_subscription,
+    check_quantity,
+    customers_at,
     find_price,
     open_provider,
     org_of,
+    ours,
     parse_interval,
     provider_class,
+    provider_flag,
     provider_name,
+    refuse_second_subscription,
     require_customer,
     require_subscription,
+    running_subscriptions,
+    unsupported_by,
 )
 from zigznote.services.billing.records import subscription_json, upsert_subscription
 from zigznote.store.models import BillingCustomer, Subscription
-from zigznote.timeutil import utcnow
-from zigznote.wording import article
+from zigznote.timeutil import iso, utcnow
 
 if TYPE_CHECKING:
     from zigznote.config import Settings
@@ -53,18 +60,19 @@ __all__ = [
 _MAX_TRIAL_DAYS = 730  # Stripe: trial_period_days at most 730
 
 
-def show_subscription(db: Database, settings: Settings, *, org_ref: str, provider: str | None = None) -> dict[str, Any]:
-    """The organization's current subscription as last synced (NotFound, exit 3, without one)."""
+def show_subscription(
+    db: Database, settings: Settings, *, org_ref: str, provider: str | None = None, pick: str | None = None
+) -> dict[str, Any]:
+    """The organization's current subscription as last synced (NotFound, exit 3, without one),
+    or the one ``pick`` names (our ``bsub_…`` or the provider's ID). ``others``: every other
+    running subscription of the organization at the provider (subscription JSON each, newest
+    first), normally ``[]``: the commands that change a subscription refuse to choose among them."""
     name = provider_name(settings, provider)
     with db.session() as session:
         org = org_of(session, org_ref)
-        return subscription_json(require_subscription(session, org, name, live=False))
-
-
-def _quantity(value: int) -> int:
-    if not 1 <= value <= 10_000:
-        raise InvalidInput(f"quantity must be 1 to 10000, not {value}", code="invalid_quantity")
-    return value
+        sub = require_subscription(session, org, name, live=False, pick=pick, flag=provider_flag(settings, name))
+        others = [subscription_json(r) for r in running_subscriptions(session, org.id, name) if r.id != sub.id]
+        return {**subscription_json(sub), "others": others}
 
 
 def create_subscription(
@@ -87,29 +95,28 @@ def create_subscription(
     InvalidInput (2), NotFound (no customer or plan or price, 3), Conflict ``subscription_exists``
     (a running one, 4), ProviderError (5), ConfigError (6)."""
     name = provider_name(settings, provider)
+    flag = provider_flag(settings, name)
+    if not provider_class(name).capabilities.create_subscriptions:
+        raise unsupported_by(
+            name,
+            "create a subscription outside checkout (a subscription starts with the customer's first payment: "
+            f"`zigznote --org {org_ref} billing checkout --plan {plan}{flag}`)",
+        )
     every = parse_interval(interval)
-    _quantity(quantity)
+    check_quantity(quantity)
     if trial_days is not None and not 1 <= trial_days <= _MAX_TRIAL_DAYS:
         raise InvalidInput(f"--trial-days must be 1 to {_MAX_TRIAL_DAYS}", code="invalid_trial")
     with db.session() as session:
         org = org_of(session, org_ref)
-        customer = require_customer(session, org, name)
-        running = current_subscription(session, org.id, name)
-        if running is not None and running.status not in ENDED:
-            change = orgs.command(session, org.id, "billing subscriptions change --plan PLAN")
-            raise Conflict(
-                f"organization {org.slug!r} already has {article(running.status)} {running.status} subscription "
-                f"({running.provider_subscription_id})",
-                hint=f"change its plan with `{change}`",
-                code="subscription_exists",
-            )
+        customer = require_customer(session, org, name, flag=flag)
+        refuse_second_subscription(session, org, name, flag=flag)
         _plan, price = find_price(session, name, plan, every, currency)
         request = SubscriptionRequest(
             customer_id=customer.provider_customer_id,
             price_id=price.provider_price_id,
             quantity=quantity,
             trial_days=trial_days,
-            metadata={"zigznote_org": org.id, "zigznote_plan": plan},
+            metadata=ours(org.id, plan),
         )
         org_id, customer_id = org.id, customer.id
     with open_provider(settings, name) as client:
@@ -118,15 +125,23 @@ def create_subscription(
             provider=name,
             operation="subscription.create",
             scope=org_id,
-            params=ops.freeze(request),
-            call=lambda params, key: client.create_subscription(
-                ops.thaw(SubscriptionRequest, params), idempotency_key=key
-            ),
+            params=freeze(request),
+            call=lambda params, key: client.create_subscription(thaw(SubscriptionRequest, params), idempotency_key=key),
             result_id=lambda sub: sub.id,
             record=lambda session, sub: subscription_json(_upsert(session, name, sub, customer_id)),
             org_id=org_id,
         )
-    return {**outcome.value, "notes": outcome.notes("subscription create")}
+    made = outcome.value
+    if outcome.started.differs:  # an earlier create got its answer now; this one was not sent
+        raise Conflict(
+            f"finished an earlier subscription create that got no answer (started {iso(outcome.started.started_at)}): "
+            f"{made['provider_id']} on {made['plan']}, {made['status']}; this command's request (plan {plan}) "
+            "was not sent",
+            hint=f"`zigznote --org {org_ref} billing subscriptions show{flag}` shows it; "
+            f"`billing subscriptions change --plan {plan}` moves it to the plan asked for now",
+            code="earlier_operation_finished",
+        )
+    return {**made, "notes": outcome.notes("subscription create")}
 
 
 def _upsert(session: Any, provider: str, sub: Any, customer_id: str, *, as_of: datetime | None = None) -> Subscription:
@@ -158,20 +173,23 @@ def change_subscription(
     proration: str = Proration.CREATE_PRORATIONS.value,
     quantity: int | None = None,
     provider: str | None = None,
+    pick: str | None = None,
 ) -> dict[str, Any]:
-    """Move the running subscription to ``plan`` (interval and currency default to the current
-    price's), prorating as ``proration`` says (Stripe's default ``create_prorations``: credit
-    and charge on the next invoice). Nothing is sent when it is already on that price and
-    quantity (``changed: false``). Raises InvalidInput (a proration the provider cannot do, 2),
-    NotFound (3), Conflict (4), ProviderError (5)."""
+    """Move the running subscription (``pick``: the one it names, when several run) to ``plan``
+    (interval and currency default to the current price's), prorating as ``proration`` says
+    (Stripe's default ``create_prorations``: credit and charge on the next invoice). Nothing is
+    sent when it is already on that price and quantity (``changed: false``). Raises InvalidInput
+    (a provider that cannot change plans, a proration it cannot do; 2), NotFound (3), Conflict
+    (several running and no ``pick``; 4), ProviderError (5)."""
     name = provider_name(settings, provider)
+    flag = provider_flag(settings, name)
     how = parse_proration(proration)
-    _check_proration(name, how)  # before anything is read or sent
+    _check_proration(name, how, f"`zigznote --org {org_ref} billing checkout --plan {plan}{flag}`")
     if quantity is not None:
-        _quantity(quantity)
+        check_quantity(quantity)
     with db.session() as session:
         org = org_of(session, org_ref)
-        sub = require_subscription(session, org, name)
+        sub = require_subscription(session, org, name, pick=pick, flag=flag, action=f"change --plan {plan}")
         every = parse_interval(interval or sub.interval or "month")
         _plan, price = find_price(session, name, plan, every, currency or sub.currency)
         if price.provider_price_id == sub.provider_price_id and quantity in (None, sub.quantity):
@@ -184,24 +202,47 @@ def change_subscription(
         return {**subscription_json(_upsert(session, name, result, customer_id)), "changed": True}
 
 
-def _check_proration(provider: str, how: Proration) -> None:
+def _check_proration(provider: str, how: Proration, checkout: str) -> None:
+    """Before anything is read or sent: a provider that cannot change plans at all says so (not
+    that it cannot prorate), then the proration must be one it can do."""
     caps = provider_class(provider).capabilities
+    if not caps.change_plan:
+        raise unsupported_by(
+            provider, f"change a subscription's plan: cancel it and subscribe again through {checkout}"
+        )
     if how not in caps.prorations:
-        raise unsupported(provider_class(provider).title, f"prorate a plan change as {how.value}")
+        raise unsupported_by(provider, f"prorate a plan change as {how.value}")
 
 
 def cancel_subscription(
-    db: Database, settings: Settings, *, org_ref: str, now: bool = False, provider: str | None = None
+    db: Database,
+    settings: Settings,
+    *,
+    org_ref: str,
+    now: bool = False,
+    provider: str | None = None,
+    pick: str | None = None,
 ) -> dict[str, Any]:
-    """Cancel the running subscription at the end of its period (``now``: at once). Canceling at
-    period end needs the provider's ``cancel_at_period_end`` capability (InvalidInput, 2)."""
+    """Cancel the running subscription (``pick``: the one it names, when several run) at the end
+    of its period (``now``: at once). Each way needs its capability (``cancel_at_period_end``,
+    ``cancel_now``; InvalidInput, 2, before anything is sent); Conflict ``several_subscriptions``
+    (4) when several run and none is named."""
     name = provider_name(settings, provider)
-    cls = provider_class(name)
-    if not now and not cls.capabilities.cancel_at_period_end:
-        raise unsupported(cls.title, "cancel at the end of the period (use --now)")
+    flag = provider_flag(settings, name)
+    caps = provider_class(name).capabilities
+    if not now and not caps.cancel_at_period_end:
+        raise unsupported_by(name, "cancel at the end of the period (use --now)")
+    if now and not caps.cancel_now:
+        raise unsupported_by(
+            name,
+            "end a subscription before the period already paid for (cancel without --now stops the next charge; "
+            "`billing payments refund` returns money)",
+        )
     with db.session() as session:
         org = org_of(session, org_ref)
-        sub = require_subscription(session, org, name)
+        sub = require_subscription(
+            session, org, name, pick=pick, flag=flag, action="cancel" + (" --now" if now else "")
+        )
         provider_sub_id, customer_id = sub.provider_subscription_id, sub.customer_id
     with open_provider(settings, name) as client:
         result = client.cancel_subscription(provider_sub_id, at_period_end=not now)
@@ -210,15 +251,17 @@ def cancel_subscription(
 
 
 def resume_subscription(
-    db: Database, settings: Settings, *, org_ref: str, provider: str | None = None
+    db: Database, settings: Settings, *, org_ref: str, provider: str | None = None, pick: str | None = None
 ) -> dict[str, Any]:
     """Undo a scheduled cancellation (Stripe ``cancel_at_period_end=false``) or resume a paused
     subscription, whichever the provider reports now. Conflict ``nothing_to_resume`` (4) when
-    it is neither; a canceled subscription cannot be resumed (NotFound: none running)."""
+    it is neither (the hint says what the command is for); a canceled subscription cannot be
+    resumed (NotFound: none running); Conflict ``several_subscriptions`` as for cancel."""
     name = provider_name(settings, provider)
+    flag = provider_flag(settings, name)
     with db.session() as session:
         org = org_of(session, org_ref)
-        sub = require_subscription(session, org, name)
+        sub = require_subscription(session, org, name, pick=pick, flag=flag, action="resume")
         provider_sub_id, customer_id, slug = sub.provider_subscription_id, sub.customer_id, org.slug
     with open_provider(settings, name) as client:
         fresh = client.get_subscription(provider_sub_id)
@@ -232,6 +275,8 @@ def resume_subscription(
             raise Conflict(
                 f"the subscription of {slug!r} ({provider_sub_id}) is {fresh.status.value} and not scheduled "
                 "to cancel: nothing to resume",
+                hint="resume withdraws a cancellation scheduled with `billing subscriptions cancel` (or resumes a "
+                f"paused subscription); `zigznote --org {slug} billing subscriptions show{flag}` shows its state",
                 code="nothing_to_resume",
             )
     with db.session() as session:
@@ -253,11 +298,7 @@ def sync_subscriptions(
     (subscription JSON). ``progress(done, total)`` after each customer's fetch."""
     name = provider_name(settings, provider)
     with db.session() as session:
-        query = select(BillingCustomer).where(BillingCustomer.provider == name)
-        if org_ref is not None:
-            org = org_of(session, org_ref)
-            query = query.where(BillingCustomer.id == require_customer(session, org, name).id)
-        customers = [(c.id, c.provider_customer_id) for c in session.exec(query.order_by(BillingCustomer.id)).all()]
+        customers = [(c.id, c.provider_customer_id) for c in customers_at(session, name, org_ref)]
     fetched: list[tuple[str, BillingSubscription, datetime]] = []
     with open_provider(settings, name) as client:
         for done, (customer_id, provider_customer_id) in enumerate(customers, 1):

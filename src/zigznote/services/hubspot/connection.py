@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from zigznote.config import data_dir
-from zigznote.errors import CredentialsRejected, InvalidInput, ProviderError
-from zigznote.integrations.browser import browser_mode
-from zigznote.integrations.connect import obtain_grant
+from zigznote.errors import CredentialsRejected, InvalidInput
 from zigznote.integrations.hubspot.oauth import grant_from_static_token
-from zigznote.integrations.loopback import callback_target
-from zigznote.integrations.tls import TlsFiles, localhost_tls
 from zigznote.services import integrations
 from zigznote.services.hubspot import links
-from zigznote.services.hubspot._common import (
-    PROVIDER,
-    app_credentials,
-    connection,
-    drop_auto_sync,
-    oauth,
-    open_client,
-    org_id_of,
-    scopes_setting,
-    with_token,
-)
-from zigznote.timeutil import iso, utcnow
+from zigznote.services.hubspot._common import APP, PROVIDER, connection, oauth, open_client, with_token
+from zigznote.services.integrations import common
 
 if TYPE_CHECKING:
     from zigznote.config import Settings
@@ -40,6 +24,11 @@ TOKEN_REFUSED_HINT = (
     "check the token: copy the service key (or legacy private-app access token) again from the HubSpot "
     "account's settings; a deleted or rotated key must be replaced by the new one"
 )
+#: What `hubspot connect` says after generating the certificate of an https callback.
+GENERATED_CERTIFICATE = (
+    "Generated a self-signed certificate for the https://localhost callback: {cert}. Your browser will warn "
+    "once; an http://localhost redirect (which HubSpot accepts) needs no certificate."
+)
 #: What `disconnect` says about the app itself: revoking a refresh token leaves it installed.
 UNINSTALL_NOTE = (
     "the app stays installed in the HubSpot account: uninstall it there (Settings → Integrations → "
@@ -51,39 +40,18 @@ def view(shown: Mapping[str, Any]) -> dict[str, Any]:
     """The connection facts every HubSpot command shows (never a token)."""
     details = shown.get("details") or {}
     settings = shown.get("settings") or {}
-    return {
-        "provider": PROVIDER,
-        "status": shown.get("status"),
+    account = {
         "hub_id": shown.get("account_id"),
         "hub_domain": shown.get("account_name") or details.get("hub_domain"),
         "token_kind": "static" if details.get("static") else "oauth",
         "user": details.get("user_email"),
-        "scopes": list(shown.get("scopes") or []),
-        "token_expires_at": shown.get("token_expires_at"),
-        "refreshable": shown.get("refreshable"),
+    }
+    chosen = {
         "auto_sync": bool(settings.get("auto_sync")),
         "create_contacts": bool(settings.get("create_contacts")),
         "default_owner": settings.get("default_owner"),
-        "last_error": shown.get("last_error"),
-        "last_error_at": shown.get("last_error_at"),
-        "connected_at": shown.get("connected_at"),
-        "refreshed_at": shown.get("refreshed_at"),
     }
-
-
-def _tls_for(settings: Settings, *, notify: Callable[[str], None]) -> TlsFiles | None:
-    """The certificate of an https loopback redirect (None for http, HubSpot's usual case)."""
-    if callback_target(str(settings.hubspot_redirect_uri)).scheme != "https":
-        return None
-    cert = Path(settings.tls_cert) if settings.tls_cert else None
-    key = Path(settings.tls_key) if settings.tls_key else None
-    files, generated = localhost_tls(data_dir(settings.env), cert=cert, key=key)
-    if generated:
-        notify(
-            f"Generated a self-signed certificate for the https://localhost callback: {files.cert}. Your browser "
-            "will warn once; an http://localhost redirect (which HubSpot accepts) needs no certificate."
-        )
-    return files
+    return common.view(shown, account=account, settings=chosen)
 
 
 def _static_token(text: str) -> str:
@@ -110,22 +78,17 @@ def connect(
     settings: Settings,
     *,
     org_ref: str,
-    no_browser: bool,
     token: str | None,
-    notify: Callable[[str], None],
-    read_pasted: Callable[[str], str],
-    env: Mapping[str, str],
-    timeout: float | None = None,
+    flow: common.OAuthFlow,
 ) -> dict[str, Any]:
     """Connect the organization's HubSpot portal and store its tokens (encrypted).
 
     ``token`` (``--token-stdin``): a service key or legacy private-app token, checked with the
     account details (no app credentials needed; it does not expire and is not refreshed).
-    Otherwise OAuth through ``integrations.connect.obtain_grant`` with ``HubSpotOAuth``
-    (``HUBSPOT_SCOPES``, redirect ``HUBSPOT_REDIRECT_URI``, http://localhost by default):
-    ``notify`` gets the stderr lines (the authorize URL first), ``read_pasted`` the pasted
-    redirect URL in paste mode. ``timeout``: seconds to wait for the redirect (default
-    ``ZIGZNOTE_OAUTH_TIMEOUT``).
+    Otherwise OAuth through ``services.integrations.common.authorize`` with ``HubSpotOAuth``
+    (``HUBSPOT_SCOPES``, redirect ``HUBSPOT_REDIRECT_URI``, http://localhost by default; an IP
+    literal is warned about, HubSpot refuses it) and ``flow`` (stderr lines, the pasted
+    redirect URL in paste mode, the environment, the timeout).
 
     Nothing is stored unless the whole flow succeeds; then ``save_grant`` stores the tokens and
     releases held ``hubspot.*`` jobs. A re-connect to another portal drops the auto-sync rule
@@ -136,7 +99,7 @@ def connect(
     ``access_denied``, ``invalid_code`` …), SignatureInvalid (7, ``state_mismatch``), InvalidInput
     (2), Conflict (4, ``port_in_use``), ProviderError (5), CredentialsRejected (6), NotFound (3).
     """
-    org_id = org_id_of(db, org_ref)  # before any browser: an unknown organization fails at once
+    org_id = common.org_id_of(db, org_ref)  # before any browser: an unknown organization fails at once
     with open_client(settings) as client:
         if token is not None:
             try:
@@ -145,19 +108,25 @@ def connect(
                 raise CredentialsRejected(exc.message, hint=TOKEN_REFUSED_HINT, code=exc.code) from None
             method = "token"
         else:
-            app = oauth(settings, client, needed_for="connecting HubSpot with OAuth")
-            mode = "paste" if no_browser else browser_mode(env)
-            tls = _tls_for(settings, notify=notify) if mode == "browser" else None
-            wait = settings.oauth_timeout if timeout is None else timeout
-            grant = obtain_grant(
-                app, no_browser=mode == "paste", timeout=wait, tls=tls, env=env, notify=notify, read_pasted=read_pasted
+            grant = common.authorize(
+                oauth(settings, client, needed_for="connecting HubSpot with OAuth"),
+                settings,
+                flow,
+                # An https redirect (HubSpot's usual one is http://localhost) gets a certificate.
+                tls_for=lambda note: common.loopback_tls(
+                    settings,
+                    str(settings.hubspot_redirect_uri),
+                    cert=None,
+                    key=None,
+                    note=note,
+                    generated=(GENERATED_CERTIFICATE,),
+                ),
             )
             method = "oauth"
-    before = integrations.get(db, org_id=org_id, provider=PROVIDER)
-    saved = integrations.save_grant(db, vault, org_id=org_id, provider=PROVIDER, grant=grant)
+    saved, moved = common.save_connection(db, vault, org_id=org_id, provider=PROVIDER, grant=grant)
     dropped, forgotten = False, 0
-    if before is not None and before["account_id"] != saved["account_id"]:
-        dropped = drop_auto_sync(db, org_id)
+    if moved:
+        dropped = common.drop_rule(db, org_id, APP)
         forgotten = links.forget(db, org_id=org_id, provider=PROVIDER)
     return {
         **view(saved),
@@ -177,15 +146,14 @@ def status(db: Database, vault: Vault, settings: Settings, *, org_ref: str) -> d
     be reached (``status`` shows a broken connection; ``test`` fails on it). Raises NotFound (3).
     """
     org_id, _ = connection(db, org_ref)
-    checked_at = iso(utcnow())
-    try:
+
+    def check() -> dict[str, Any]:
         with open_client(settings) as client:
-            with_token(db, vault, settings, org_id, client, client.account)
-        check: dict[str, Any] = {"ok": True, "at": checked_at, "error": None}
-    except (CredentialsRejected, ProviderError) as exc:
-        check = {"ok": False, "at": checked_at, "error": exc.to_dict()}
+            return with_token(db, vault, settings, org_id, client, client.account)
+
+    _, checked = common.live_check(check)
     _, shown = connection(db, org_id)
-    return {**view(shown), "check": check}
+    return {**view(shown), "check": checked}
 
 
 def test(db: Database, vault: Vault, settings: Settings, *, org_ref: str) -> dict[str, Any]:
@@ -206,7 +174,7 @@ def test(db: Database, vault: Vault, settings: Settings, *, org_ref: str) -> dic
             app = oauth(settings, client, needed_for="checking the token's scopes")
             info = with_token(db, vault, settings, org_id, client, app.introspect)
             scopes = list(info["scopes"]) or scopes
-    missing = [s for s in scopes_setting(settings) if s not in scopes] if scopes else []
+    missing = [s for s in common.scopes_setting(settings, APP) if s not in scopes] if scopes else []
     return {
         "ok": True,
         "hub_id": account["hub_id"],
@@ -219,7 +187,19 @@ def test(db: Database, vault: Vault, settings: Settings, *, org_ref: str) -> dic
     }
 
 
-def disconnect(db: Database, vault: Vault, settings: Settings, *, org_ref: str) -> dict[str, Any]:
+def _still_valid(shown: dict[str, Any]) -> str:
+    """What a local-only disconnect leaves valid at HubSpot, and how to end it there."""
+    if (shown.get("details") or {}).get("static"):
+        return "the static token stays valid at HubSpot: delete or rotate it in the HubSpot account's settings"
+    return (
+        "the HubSpot refresh token stays valid until the app is uninstalled from the account (Settings → "
+        f"Integrations → Connected apps), and the access token until {shown.get('token_expires_at') or 'it expires'}"
+    )
+
+
+def disconnect(
+    db: Database, vault: Vault, settings: Settings, *, org_ref: str, local_only: bool = False
+) -> dict[str, Any]:
     """Revoke the refresh token at HubSpot and delete the stored connection, its auto-sync
     rule and its links.
 
@@ -229,37 +209,48 @@ def disconnect(db: Database, vault: Vault, settings: Settings, *, org_ref: str) 
     here: it is managed in HubSpot. After an OAuth connection the app stays installed in the
     account (``uninstall``: what to do about that; None for a static token, which belongs to no
     app). The links are dropped because their external keys find the objects again after a
-    re-connect to the same portal.
+    re-connect to the same portal. ``local_only``: delete without asking HubSpot anything (no
+    token is decrypted); the tokens stay valid there, and ``still_valid`` says how to end them.
 
     Returns ``{"provider", "hub_id", "revoked", "already_invalid", "static", "deleted",
-    "auto_sync_dropped", "links_dropped", "uninstall"}``. Raises NotFound (3), ConfigError (6),
-    ProviderError (5: HubSpot unreachable; nothing is deleted then, run it again).
+    "auto_sync_dropped", "links_dropped", "uninstall", "local_only", "still_valid"}``. Raises
+    NotFound (3), ConfigError (6), ProviderError (5: HubSpot unreachable); after those nothing
+    is deleted, and the hint names ``--local-only``.
     """
     org_id, shown = connection(db, org_ref)
-    tokens = integrations.stored_tokens(db, vault, org_id=org_id, provider=PROVIDER)
+    static = bool((shown.get("details") or {}).get("static"))
     revoked = already_invalid = False
-    if tokens.refresh_token:
-        # --token-stdin is no way around them here: the stored refresh token is revoked first.
-        credentials = app_credentials(settings, needed_for="revoking the HubSpot refresh token", instead=None)
-        del credentials  # checked first: nothing is deleted when the revoke cannot be made
-        with open_client(settings) as client:
-            app = oauth(settings, client, needed_for="revoking the HubSpot refresh token")
-            try:
-                app.revoke(tokens.refresh_token)
-                revoked = True
-            except CredentialsRejected:
-                already_invalid = True
-    dropped = drop_auto_sync(db, org_id)
+    if not local_only:
+        with common.offering_local_only(db, org_id, PROVIDER):
+            tokens = integrations.stored_tokens(db, vault, org_id=org_id, provider=PROVIDER)
+            static = not tokens.refresh_token
+            if tokens.refresh_token:
+                revoked, already_invalid = _revoke(settings, tokens.refresh_token)
     forgotten = links.forget(db, org_id=org_id, provider=PROVIDER)
-    deleted = integrations.delete(db, org_id=org_id, provider=PROVIDER)
+    dropped, deleted = common.forget(db, org_id, APP)
     return {
         "provider": PROVIDER,
         "hub_id": shown["account_id"],
         "revoked": revoked,
         "already_invalid": already_invalid,
-        "static": not tokens.refresh_token,
+        "static": static,
         "deleted": deleted,
         "auto_sync_dropped": dropped,
         "links_dropped": forgotten,
-        "uninstall": UNINSTALL_NOTE if tokens.refresh_token else None,
+        "uninstall": None if static else UNINSTALL_NOTE,
+        "local_only": local_only,
+        "still_valid": _still_valid(shown) if local_only else None,
     }
+
+
+def _revoke(settings: Settings, refresh_token: str) -> tuple[bool, bool]:
+    """Revoke ``refresh_token`` at HubSpot: ``(revoked, already_invalid)``. The app's
+    credentials are checked first: nothing is deleted when the revoke cannot be made (and
+    ``--token-stdin`` is no way around them here: the caller's hint offers ``--local-only``)."""
+    with open_client(settings) as client:
+        app = oauth(settings, client, needed_for="revoking the HubSpot refresh token", instead=None)
+        try:
+            app.revoke(refresh_token)
+        except CredentialsRejected:
+            return False, True
+        return True, False

@@ -4,19 +4,12 @@ default task owner."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from zigznote.errors import InvalidInput, NotFound
-from zigznote.services.hubspot._common import (
-    PROVIDER,
-    connection,
-    current_rule,
-    open_client,
-    set_settings,
-    with_token,
-    write_rule,
-)
-from zigznote.services.integrations.connections import not_connected_error, row_of
+from zigznote.services.hubspot._common import APP, connection, open_client, with_token
+from zigznote.services.integrations import common
 
 if TYPE_CHECKING:
     from zigznote.config import Settings
@@ -26,7 +19,7 @@ if TYPE_CHECKING:
 _EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,252}\.[^@\s.]{1,63}")
 
 
-def _public(conf: dict[str, Any], rule: dict[str, Any] | None) -> dict[str, Any]:
+def _public(conf: Mapping[str, Any], rule: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "auto_sync": bool(conf.get("auto_sync")),
         "create_contacts": bool(conf.get("create_contacts")),
@@ -85,16 +78,8 @@ def update_settings(
         changes["auto_sync"] = auto_sync
     if create_contacts is not None:
         changes["create_contacts"] = create_contacts
-    with db.session() as session:
-        row = row_of(session, org_id, PROVIDER, lock=True)  # the connection first, then the org
-        if row is None:  # disconnected meanwhile
-            raise not_connected_error(session, org_id, PROVIDER)
-        if changes:
-            set_settings(session, row, changes)
-        conf = dict(row.settings or {})
-        conn = session.connection()
-        if auto_sync is False:
-            write_rule(conn, org_id, None)
-        elif auto_sync:
-            write_rule(conn, org_id, str(shown["account_id"]))
-        return _public(conf, current_rule(conn, org_id))
+    hub_id = str(shown["account_id"])
+    conf, rule = common.save_settings(
+        db, org_id, APP, changes, rule=lambda now: common.KEEP if auto_sync is None else hub_id if auto_sync else None
+    )
+    return _public(conf, rule)

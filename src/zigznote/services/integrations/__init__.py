@@ -16,7 +16,8 @@ process stored new tokens since the caller read them.
 
 Modules: ``connections`` (the store: save, get, list, delete, settings, error state) and
 ``tokens`` (read, refresh, call with a token). Organizations are given by ID or slug
-(``org_id``); providers by name (:data:`KNOWN_PROVIDERS`).
+(``org_id``); providers by name (:data:`KNOWN_PROVIDERS`). ``common`` holds what the provider
+services (``services/slack``, ``services/hubspot``) share; they import it directly.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ the connection store (``services/integrations``: encrypted tokens, serialized re
 refresh-and-retry). Every call to Slack goes through ``call_with_token``; nothing here prints.
 
 Modules: ``connection`` (connect, status, test, disconnect), ``channels`` (channels, settings
-and the auto-send job rule), ``send`` (send_summary), ``_common`` (settings, client, rule).
+and the auto-send job rule), ``send`` (send_summary), ``_common`` (the provider's description,
+client, token calls, channel references). What Slack and HubSpot share (app credentials, the
+job rule, the connect orchestration, ``disconnect --local-only``) is ``services.integrations.common``.
 Functions take ``(db, vault, settings)`` first: the database, the vault and the loaded
 :class:`zigznote.config.Settings` (``SLACK_*``, ``ZIGZNOTE_TLS_*``, ``ZIGZNOTE_OAUTH_TIMEOUT``).
 """

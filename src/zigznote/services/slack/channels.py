@@ -3,32 +3,18 @@ auto-send)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from zigznote.errors import InvalidInput, NotFound
-from zigznote.services import orgs
-from zigznote.services.integrations.connections import not_connected_error, row_of
-from zigznote.services.slack._common import (
-    PROVIDER,
-    connection,
-    current_rule,
-    open_client,
-    parse_channel,
-    set_settings,
-    with_token,
-    write_rule,
-)
+from zigznote.services.integrations import common
+from zigznote.services.slack._common import APP, channels_command, connection, open_client, parse_channel, with_token
 from zigznote.untrusted import storable_text
 
 if TYPE_CHECKING:
     from zigznote.config import Settings
     from zigznote.store.engine import Database
     from zigznote.vault import Vault
-
-_CHANNEL_HINT = (
-    "`zigznote slack channels` lists the channels the app can see; "
-    "a private channel must invite the app first (/invite @<bot> in the channel)"
-)
 
 
 def channels(db: Database, vault: Vault, settings: Settings, *, org_ref: str) -> list[dict[str, Any]]:
@@ -51,7 +37,8 @@ def resolve_channel(db: Database, vault: Vault, settings: Settings, *, org_id: s
     """``{"id", "name", "private", "member"}`` of a channel given by ID or ``#name``, looked up
     once in ``conversations.list``. Raises InvalidInput (2, ``invalid_channel``), NotFound (3,
     ``channel_not_found``: the bot cannot see it), and what :func:`channels` raises."""
-    channel_id, name = parse_channel(value)
+    listing = channels_command(db, org_id)
+    channel_id, name = parse_channel(value, listing=listing)
     for channel in channels(db, vault, settings, org_ref=org_id):
         if channel_id is not None and channel["id"] == channel_id:
             return channel
@@ -60,12 +47,13 @@ def resolve_channel(db: Database, vault: Vault, settings: Settings, *, org_id: s
     shown = channel_id or f"#{name}"
     raise NotFound(
         f"the Slack app cannot see a channel {shown} (archived channels do not count)",
-        hint=_CHANNEL_HINT,
+        hint=f"`{listing}` lists the channels the app can see; a private channel must invite the app first "
+        "(/invite @<bot> in the channel)",
         code="channel_not_found",
     )
 
 
-def _public(shown: dict[str, Any], rule: dict[str, Any] | None) -> dict[str, Any]:
+def _public(shown: Mapping[str, Any], rule: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "channel_id": shown.get("channel_id"),
         "channel_name": shown.get("channel_name"),
@@ -110,29 +98,26 @@ def update_settings(
                 "channel) or add the chat:write.public scope and connect again, or posts will fail"
             )
     if auto_send and chosen is None and not current.get("channel_id"):
-        with db.session() as session:
-            command = orgs.command(session, org_id, "slack settings --channel '#name' --auto-send")
+        command = common.command(db, org_id, "slack settings --channel '#name' --auto-send")
         raise InvalidInput(
             "auto-send needs a channel to post to, and none is set",
             hint=f"choose one in the same command: `{command}`",
             code="channel_required",
         )
-    with db.session() as session:
-        row = row_of(session, org_id, PROVIDER, lock=True)  # the connection first, then the org (as save_grant)
-        if row is None:  # disconnected meanwhile
-            raise not_connected_error(session, org_id, PROVIDER)
-        changes: dict[str, Any] = {}
-        if chosen is not None:
-            changes["channel_id"] = chosen["id"]
-            changes["channel_name"] = storable_text(chosen["name"], max_chars=200)
-        if auto_send is not None:
-            changes["auto_send"] = auto_send
-        if changes:
-            set_settings(session, row, changes)
-        now = dict(row.settings or {})
-        conn = session.connection()
+    changes: dict[str, Any] = {}
+    if chosen is not None:
+        changes["channel_id"] = chosen["id"]
+        changes["channel_name"] = storable_text(chosen["name"], max_chars=200)
+    if auto_send is not None:
+        changes["auto_send"] = auto_send
+
+    def rule(now: Mapping[str, Any]) -> str | common.Keep | None:
         if auto_send is False:
-            write_rule(conn, org_id, None)
-        elif now.get("auto_send") and (auto_send or chosen is not None):
-            write_rule(conn, org_id, str(now["channel_id"]))
-        return _public(now, current_rule(conn, org_id))
+            return None
+        # Turned on, or a new channel while it is on: the rule follows the channel.
+        if now.get("auto_send") and (auto_send or chosen is not None):
+            return str(now["channel_id"])
+        return common.KEEP
+
+    now, in_force = common.save_settings(db, org_id, APP, changes, rule=rule)
+    return _public(now, in_force)

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zigznote.config import data_dir
-from zigznote.errors import CredentialsRejected, InvalidInput, ProviderError
-from zigznote.integrations.browser import browser_mode
-from zigznote.integrations.connect import obtain_grant
-from zigznote.integrations.loopback import callback_target
+from zigznote.errors import CredentialsRejected, InvalidInput
 from zigznote.integrations.slack.client import SlackClient
 from zigznote.integrations.slack.oauth import grant_from_bot_token
-from zigznote.integrations.tls import TlsFiles, localhost_tls
-from zigznote.services import integrations
-from zigznote.services.slack._common import (
-    PROVIDER,
-    app_credentials,
-    connection,
-    drop_auto_send,
-    oauth,
-    open_client,
-    org_id_of,
-    scopes_setting,
-    with_token,
-)
-from zigznote.timeutil import iso, utcnow
+from zigznote.services.integrations import common
+from zigznote.services.slack._common import APP, PROVIDER, connection, oauth, open_client, with_token
 
 if TYPE_CHECKING:
     from zigznote.config import Settings
@@ -47,65 +31,28 @@ def _view(shown: Mapping[str, Any]) -> dict[str, Any]:
     """The connection facts every Slack command shows (never a token)."""
     details = shown.get("details") or {}
     settings = shown.get("settings") or {}
-    return {
-        "provider": PROVIDER,
-        "status": shown.get("status"),
+    account = {
         "team": shown.get("account_name"),
         "team_id": shown.get("account_id"),
         "bot_user_id": details.get("bot_user_id"),
         "app_id": details.get("app_id"),
-        "scopes": list(shown.get("scopes") or []),
-        "token_expires_at": shown.get("token_expires_at"),
-        "refreshable": shown.get("refreshable"),
+    }
+    chosen = {
         "channel_id": settings.get("channel_id"),
         "channel_name": settings.get("channel_name"),
         "auto_send": bool(settings.get("auto_send")),
-        "last_error": shown.get("last_error"),
-        "last_error_at": shown.get("last_error_at"),
-        "connected_at": shown.get("connected_at"),
-        "refreshed_at": shown.get("refreshed_at"),
     }
+    return common.view(shown, account=account, settings=chosen)
 
 
-def _tls_for(
-    settings: Settings, *, cert: Path | None, key: Path | None, notify: Callable[[str], None]
-) -> TlsFiles | None:
-    """The certificate of an https loopback redirect (None for http). Says on stderr, when it
-    was generated just now, that the browser will warn once and how to avoid that."""
-    # The redirect must be one this machine can serve before anything is generated for it.
-    if callback_target(str(settings.slack_redirect_uri)).scheme != "https":
-        return None
-    cert = cert or (Path(settings.tls_cert) if settings.tls_cert else None)
-    key = key or (Path(settings.tls_key) if settings.tls_key else None)
-    files, generated = localhost_tls(data_dir(settings.env), cert=cert, key=key)
-    if generated:
-        notify(
-            f"Generated a self-signed certificate for the https://localhost callback: {files.cert} "
-            "(reused from now on). Your browser will warn once that the connection is not private: "
-            "choose to proceed to localhost to finish connecting."
-        )
-        notify(
-            "To avoid the warning, trust that certificate in your browser or system store, or make a "
-            "trusted one with mkcert (`mkcert -install && mkcert localhost 127.0.0.1 ::1`) and pass it "
-            "with --tls-cert/--tls-key (or ZIGZNOTE_TLS_CERT/ZIGZNOTE_TLS_KEY)."
-        )
-    return files
-
-
-def _after_url(notify: Callable[[str], None], notes: list[str]) -> Callable[[str], None]:
-    """``notify``, with ``notes`` said right after the authorize URL (``obtain_grant``'s first two
-    lines are the introduction and the URL) and before the browser opens."""
-    said = 0
-
-    def say(line: str) -> None:
-        nonlocal said
-        notify(line)
-        said += 1
-        if said == 2:
-            for note in notes:
-                notify(note)
-
-    return say
+#: What `slack connect` says after generating the https callback's certificate.
+GENERATED_CERTIFICATE = (
+    "Generated a self-signed certificate for the https://localhost callback: {cert} (reused from now on). Your "
+    "browser will warn once that the connection is not private: choose to proceed to localhost to finish connecting.",
+    "To avoid the warning, trust that certificate in your browser or system store, or make a trusted one with "
+    "mkcert (`mkcert -install && mkcert localhost 127.0.0.1 ::1`) and pass it with --tls-cert/--tls-key (or "
+    "ZIGZNOTE_TLS_CERT/ZIGZNOTE_TLS_KEY).",
+)
 
 
 def connect(
@@ -114,26 +61,20 @@ def connect(
     settings: Settings,
     *,
     org_ref: str,
-    no_browser: bool,
     token: str | None,
-    notify: Callable[[str], None],
-    read_pasted: Callable[[str], str],
-    env: Mapping[str, str],
+    flow: common.OAuthFlow,
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
-    timeout: float | None = None,
 ) -> dict[str, Any]:
     """Connect the organization's Slack workspace and store the bot token (encrypted).
 
     ``token`` (``--token-stdin``): a bot token installed from the app's settings, checked with
     ``auth.test`` (https://docs.slack.dev/reference/methods/auth.test); no app credentials needed.
     Otherwise the OAuth v2 flow (https://docs.slack.dev/authentication/installing-with-oauth)
-    through ``integrations.connect.obtain_grant``: ``notify`` gets the stderr lines (the
-    authorize URL first), ``read_pasted(prompt)`` the pasted redirect URL in paste mode
-    (``no_browser``, or no graphical browser in ``env``). An https ``SLACK_REDIRECT_URI`` is
-    served with ``tls_cert``/``tls_key`` (else ``ZIGZNOTE_TLS_CERT``/``_KEY``, else a generated
-    self-signed localhost certificate). ``timeout``: seconds to wait for the redirect (default
-    ``ZIGZNOTE_OAUTH_TIMEOUT``).
+    through ``services.integrations.common.authorize`` with ``flow`` (stderr lines, the pasted
+    redirect URL in paste mode, the environment, the timeout). An https ``SLACK_REDIRECT_URI``
+    is served with ``tls_cert``/``tls_key`` (else ``ZIGZNOTE_TLS_CERT``/``_KEY``, else a
+    generated self-signed localhost certificate); an http one is warned about (Slack refuses it).
 
     Nothing is stored unless the whole flow succeeds; then ``services.integrations.save_grant``
     stores the tokens and releases held ``slack.*`` jobs. A re-connect to another workspace
@@ -146,34 +87,27 @@ def connect(
     non-bot token), Conflict (4, ``port_in_use``), ProviderError (5: ``authorization_timeout``,
     network), CredentialsRejected (6, a refused token), NotFound (3, organization).
     """
-    org_id = org_id_of(db, org_ref)  # before any browser: an unknown organization fails at once
+    org_id = common.org_id_of(db, org_ref)  # before any browser: an unknown organization fails at once
     with open_client(settings) as client:
         if token is not None:
-            grant = _grant_from_token(client, token)
-            method = "token"
+            grant, method = _grant_from_token(client, token), "token"
         else:
-            app = oauth(settings, client, needed_for="connecting Slack with OAuth")
-            mode = "paste" if no_browser else browser_mode(env)
-            # Paste mode runs no local server, so it needs no certificate. What the command says
-            # about a generated certificate waits until the authorize URL is out: the URL comes first.
-            notes: list[str] = []
-            tls = _tls_for(settings, cert=tls_cert, key=tls_key, notify=notes.append) if mode == "browser" else None
-            wait = settings.oauth_timeout if timeout is None else timeout
-            grant = obtain_grant(
-                app,
-                no_browser=mode == "paste",
-                timeout=wait,
-                tls=tls,
-                env=env,
-                notify=_after_url(notify, notes),
-                read_pasted=read_pasted,
+            grant = common.authorize(
+                oauth(settings, client, needed_for="connecting Slack with OAuth"),
+                settings,
+                flow,
+                tls_for=lambda note: common.loopback_tls(
+                    settings,
+                    str(settings.slack_redirect_uri),
+                    cert=tls_cert,
+                    key=tls_key,
+                    note=note,
+                    generated=GENERATED_CERTIFICATE,
+                ),
             )
             method = "oauth"
-    before = integrations.get(db, org_id=org_id, provider=PROVIDER)
-    saved = integrations.save_grant(db, vault, org_id=org_id, provider=PROVIDER, grant=grant)
-    dropped = False
-    if before is not None and before["account_id"] != saved["account_id"]:
-        dropped = drop_auto_send(db, org_id)
+    saved, moved = common.save_connection(db, vault, org_id=org_id, provider=PROVIDER, grant=grant)
+    dropped = common.drop_rule(db, org_id, APP) if moved else False
     return {**_view(saved), "method": method, "released_jobs": saved["released_jobs"], "auto_send_dropped": dropped}
 
 
@@ -211,17 +145,14 @@ def status(db: Database, vault: Vault, settings: Settings, *, org_ref: str) -> d
     ``not_connected``), VaultError/ConfigError (6).
     """
     org_id, _ = connection(db, org_ref)
-    bot_user = None
-    checked_at = iso(utcnow())
-    try:
+
+    def check() -> dict[str, Any]:
         with open_client(settings) as client:
-            who = with_token(db, vault, settings, org_id, client, client.auth_test)
-        bot_user = who["user"]
-        check: dict[str, Any] = {"ok": True, "at": checked_at, "error": None}
-    except (CredentialsRejected, ProviderError) as exc:
-        check = {"ok": False, "at": checked_at, "error": exc.to_dict()}
+            return with_token(db, vault, settings, org_id, client, client.auth_test)
+
+    who, checked = common.live_check(check)
     _, shown = connection(db, org_id)
-    return {**_view(shown), "bot_user": bot_user, "check": check}
+    return {**_view(shown), "bot_user": who["user"] if who else None, "check": checked}
 
 
 def test(db: Database, vault: Vault, settings: Settings, *, org_ref: str) -> dict[str, Any]:
@@ -237,7 +168,7 @@ def test(db: Database, vault: Vault, settings: Settings, *, org_ref: str) -> dic
     with open_client(settings) as client:
         who = with_token(db, vault, settings, org_id, client, client.auth_test)
     scopes = list(who["scopes"])
-    missing = [s for s in scopes_setting(settings) if s not in scopes] if scopes else []
+    missing = [s for s in common.scopes_setting(settings, APP) if s not in scopes] if scopes else []
     return {
         "ok": True,
         "team": who["team"],
@@ -250,7 +181,26 @@ def test(db: Database, vault: Vault, settings: Settings, *, org_ref: str) -> dic
     }
 
 
-def disconnect(db: Database, vault: Vault, settings: Settings, *, org_ref: str, uninstall: bool) -> dict[str, Any]:
+#: How to end a token at Slack without zigznote (``disconnect --local-only``).
+REVOKE_AT_SLACK = (
+    "remove the app from the workspace (Manage apps in the workspace settings) or revoke its tokens "
+    "under OAuth & Permissions in the Slack app settings"
+)
+
+
+def _still_valid(shown: dict[str, Any]) -> str:
+    """What a local-only disconnect leaves valid at Slack, and how to end it there."""
+    if shown.get("refreshable"):
+        return (
+            f"the Slack access token stays valid until {shown.get('token_expires_at') or 'it expires'} and its "
+            f"refresh token until it is revoked at Slack: {REVOKE_AT_SLACK}"
+        )
+    return f"the Slack bot token stays valid until it is revoked at Slack: {REVOKE_AT_SLACK}"
+
+
+def disconnect(
+    db: Database, vault: Vault, settings: Settings, *, org_ref: str, uninstall: bool, local_only: bool = False
+) -> dict[str, Any]:
     """Revoke the token at Slack and delete the stored connection (and the auto-send rule).
 
     ``auth.revoke`` (https://docs.slack.dev/reference/methods/auth.revoke) with the current token
@@ -258,17 +208,27 @@ def disconnect(db: Database, vault: Vault, settings: Settings, *, org_ref: str, 
     ``uninstall``, ``apps.uninstall`` (https://docs.slack.dev/reference/methods/apps.uninstall)
     instead, which removes the app from the workspace and revokes all its tokens; it needs
     ``SLACK_CLIENT_ID``/``SLACK_CLIENT_SECRET`` (checked before anything is done).
+    ``local_only``: delete without asking Slack anything (no token is decrypted); the token
+    stays valid at Slack, and ``still_valid`` says until when and how to end it there.
 
-    Returns ``{"provider", "team", "team_id", "revoked": true, "already_invalid": bool,
-    "uninstalled": bool | None, "deleted": true, "auto_send_dropped": bool}``
+    Returns ``{"provider", "team", "team_id", "revoked", "already_invalid", "uninstalled":
+    bool | None, "deleted": true, "auto_send_dropped", "local_only", "still_valid": str | None}``
     (``uninstalled`` false: the token no longer worked, so the app could not be uninstalled
-    with it). Raises NotFound (3, ``not_connected``), ConfigError (6), ProviderError (5:
-    Slack unreachable; nothing is deleted then, run it again).
+    with it). Raises NotFound (3, ``not_connected``), InvalidInput (2, ``uninstall`` with
+    ``local_only``), ConfigError (6), ProviderError (5: Slack unreachable; nothing is deleted
+    then, and the hint names ``--local-only``).
     """
+    if uninstall and local_only:
+        raise InvalidInput(
+            "--uninstall asks Slack to remove the app, --local-only asks Slack nothing: choose one",
+            code="usage_error",
+        )
     org_id, shown = connection(db, org_ref)
+    # Checked first, outside the --local-only offer: a plain disconnect needs no credentials.
     credentials = (
-        app_credentials(
+        common.app_credentials(
             settings,
+            APP,
             needed_for="uninstalling the Slack app",
             instead="or run `slack disconnect` without --uninstall to revoke only this token",
         )
@@ -277,34 +237,44 @@ def disconnect(db: Database, vault: Vault, settings: Settings, *, org_ref: str, 
     )
     already_invalid = False
     uninstalled: bool | None = None
-    with open_client(settings) as client:
-        try:
-            if credentials is not None:
-                client_id, secret = credentials
-                with_token(
-                    db,
-                    vault,
-                    settings,
-                    org_id,
-                    client,
-                    lambda token: client.uninstall(token, client_id=client_id, client_secret=secret),
-                )
-                uninstalled = True
-            else:
-                with_token(db, vault, settings, org_id, client, client.revoke)
-        except CredentialsRejected:
-            # Revoked, expired beyond refresh, or the app was removed in Slack: nothing left to revoke.
-            already_invalid = True
-            uninstalled = False if credentials is not None else None
-    dropped = drop_auto_send(db, org_id)
-    deleted = integrations.delete(db, org_id=org_id, provider=PROVIDER)
+    if not local_only:
+        with common.offering_local_only(db, org_id, PROVIDER):
+            already_invalid, uninstalled = _revoke(db, vault, settings, org_id, credentials=credentials)
+    dropped, deleted = common.forget(db, org_id, APP)
     return {
         "provider": PROVIDER,
         "team": shown["account_name"],
         "team_id": shown["account_id"],
-        "revoked": True,
+        "revoked": not local_only,
         "already_invalid": already_invalid,
         "uninstalled": uninstalled,
         "deleted": deleted,
         "auto_send_dropped": dropped,
+        "local_only": local_only,
+        "still_valid": _still_valid(shown) if local_only else None,
     }
+
+
+def _revoke(
+    db: Database, vault: Vault, settings: Settings, org_id: str, *, credentials: tuple[str, str] | None
+) -> tuple[bool, bool | None]:
+    """``auth.revoke``, or ``apps.uninstall`` with the app's ``credentials``:
+    ``(already_invalid, uninstalled)``."""
+    with open_client(settings) as client:
+        try:
+            if credentials is None:
+                with_token(db, vault, settings, org_id, client, client.revoke)
+                return False, None
+            client_id, secret = credentials
+            with_token(
+                db,
+                vault,
+                settings,
+                org_id,
+                client,
+                lambda token: client.uninstall(token, client_id=client_id, client_secret=secret),
+            )
+            return False, True
+        except CredentialsRejected:
+            # Revoked, expired beyond refresh, or the app was removed in Slack: nothing left to revoke.
+            return True, False if credentials is not None else None

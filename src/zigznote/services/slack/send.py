@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from zigznote.errors import InvalidInput, ZigznoteError
+from zigznote.errors import InvalidInput, NotFound, ZigznoteError
 from zigznote.integrations.slack.blocks import SlackMessage, summary_messages
 from zigznote.integrations.slack.client import SlackClient
 from zigznote.services import meetings, orgs
-from zigznote.services.slack._common import connection, open_client, parse_channel, with_token
+from zigznote.services.integrations import common
+from zigznote.services.slack._common import channels_command, connection, open_client, parse_channel, with_token
 
 if TYPE_CHECKING:
     from zigznote.config import Settings
@@ -26,6 +27,25 @@ def _channel_required(db: Database, org_id: str) -> InvalidInput:
         hint=f"name one: `{send}`, or set a default: `{default}`",
         code="channel_required",
     )
+
+
+def _meeting_required(db: Database, org_id: str) -> InvalidInput:
+    with db.session() as session:
+        listing = orgs.command(session, org_id, "meetings list")
+    return InvalidInput(
+        "meeting reference is empty",
+        hint=f"give a meeting ID or external ID; `{listing}` shows them",
+        code="meeting_required",
+    )
+
+
+def _with_listing(exc: ZigznoteError, db: Database, org_id: str) -> None:
+    """Give Slack's ``channel_not_found`` a hint naming this organization's channel listing
+    (the adapter's hint cannot know the organization)."""
+    if isinstance(exc, NotFound) and exc.code == "channel_not_found":
+        exc.hint = (
+            f"check the channel ID with `{channels_command(db, org_id)}`; a private channel must invite the app first"
+        )
 
 
 def _after_partial(exc: ZigznoteError, *, posted: int, total: int, thread_ts: str | None) -> ZigznoteError:
@@ -80,17 +100,20 @@ def send_summary(
     meeting.
 
     Returns ``{"channel": <Slack's channel ID>, "ts": <message 0's ts>, "messages": [ts …],
-    "meeting_id"}``. Raises InvalidInput (2: ``channel_required``, ``invalid_channel``,
-    ``invalid_blocks``/``msg_blocks_too_long``, never retried), NotFound (3: ``not_connected``,
+    "meeting_id"}``. Raises InvalidInput (2: ``meeting_required`` for an empty meeting reference,
+    checked first; ``channel_required``, ``invalid_channel``, ``invalid_blocks``/
+    ``msg_blocks_too_long``, never retried), NotFound (3: ``not_connected``,
     ``meeting_not_found``, ``channel_not_found``), Conflict (4, ``not_in_channel`` with the
     invite hint), ConfigError (6, ``missing_scope``), CredentialsRejected (6), ProviderError
     (5). After a partial post the error says which messages were posted.
     """
+    if not meeting_ref.strip():  # a usage slip: said before the connection or the channel is looked at
+        raise _meeting_required(db, common.org_id_of(db, org_id))
     org, shown = connection(db, org_id)
     target = channel if channel is not None else (shown.get("settings") or {}).get("channel_id")
     if not target:
         raise _channel_required(db, org)
-    channel_id, name = parse_channel(str(target))
+    channel_id, name = parse_channel(str(target), listing=channels_command(db, org))
     post_to = channel_id or f"#{name}"
     with db.session() as session:
         meeting = meetings.public(meetings.resolve(session, org, meeting_ref))
@@ -109,6 +132,7 @@ def send_summary(
                 answer = with_token(db, vault, settings, org, client, post)
             except ZigznoteError as exc:
                 if not posted:
+                    _with_listing(exc, db, org)
                     raise
                 raise _after_partial(exc, posted=index, total=len(messages), thread_ts=thread_ts) from None
             post_to = answer["channel"]  # Slack's ID, also when the channel was given by name

@@ -32,10 +32,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import httpx
 
+from zigznote.billing.providers import _shared
 from zigznote.billing.providers.flutterwave.errors import Unanswered, translate, unexpected
 from zigznote.errors import ConfigError, ZigznoteError
 from zigznote.untrusted import load_json
@@ -66,8 +66,8 @@ def check_secret_key(secret_key: str | None) -> str:
     """``secret_key`` unless it is missing or a public key (``FLWPUBK…``, which the server API
     refuses). Raises ConfigError naming ``FLUTTERWAVE_SECRET_KEY``, never its value."""
     if not secret_key:
-        raise ConfigError(
-            "FLUTTERWAVE_SECRET_KEY is not set",
+        raise _shared.missing_key(
+            "FLUTTERWAVE_SECRET_KEY",
             hint="set FLUTTERWAVE_SECRET_KEY to the v3 secret key (FLWSECK-… or FLWSECK_TEST-…) "
             "from the Flutterwave dashboard",
             code="flutterwave_key_missing",
@@ -82,16 +82,15 @@ def check_secret_key(secret_key: str | None) -> str:
 
 
 def check_api_base(api_base: str) -> str:
-    """``api_base`` without a trailing slash; ConfigError for anything but an http(s) URL with a
-    host and no query."""
-    value = api_base.strip().rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigError(
-            f"FLUTTERWAVE_API_BASE must be an http(s) URL such as {DEFAULT_API_BASE}, got {api_base!r}",
-            code="flutterwave_api_base_invalid",
-        )
-    return value
+    """``api_base`` (the version path included) without a trailing slash; ConfigError for
+    anything but an http(s) URL with a host and no query or fragment."""
+    return _shared.check_api_base(
+        api_base,
+        setting="FLUTTERWAVE_API_BASE",
+        example=DEFAULT_API_BASE,
+        code="flutterwave_api_base_invalid",
+        path=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -141,6 +140,7 @@ class FlutterwaveClient:
         return f"FlutterwaveClient(api_base={self.api_base!r})"
 
     def close(self) -> None:
+        """Close the HTTP connections."""
         self._http.close()
 
     # -- requests ------------------------------------------------------------------------
@@ -185,6 +185,8 @@ class FlutterwaveClient:
                 failure = "no answer in time"
             except httpx.TransportError as exc:
                 failure = f"connection failed ({type(exc).__name__})"
+            except httpx.HTTPError as exc:  # e.g. a body that cannot be decoded: no usable answer
+                failure = f"the answer could not be read ({type(exc).__name__})"
             else:
                 status = response.status_code
                 if status == 429 and attempt < self._retries:
@@ -208,7 +210,7 @@ class FlutterwaveClient:
     def _wait(self, attempt: int, response: httpx.Response | None = None) -> float:
         if response is not None:
             after = response.headers.get("Retry-After", "")
-            if after.isdigit():
+            if after.isascii() and after.isdigit():  # "²".isdigit() is True, float("²") fails
                 return min(float(after), _MAX_WAIT)
         return min(_BACKOFF * 2**attempt, _MAX_WAIT)
 

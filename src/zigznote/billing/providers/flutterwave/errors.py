@@ -12,12 +12,14 @@ Flutterwave answer                 zigznote error (exit)  why
                                                           message is never quoted
 404, or "… not found" / "No        NotFound (3)           no such plan, transaction, subscription
 transaction was found …"
-message naming insufficient        ProviderError (5)      a refund the balance cannot pay: top up,
-balance/funds                                             run the same command again
+message naming insufficient        ProviderRefused (5)    a refund the balance cannot pay: top up,
+balance/funds                                             run the command again (a new request:
+                                                          nothing was refunded)
 400/409/422 on a state change      Conflict (4)           refund over the remainder, already
 (refunds; ``conflict=True``)                              refunded
 other 400/409/422                  InvalidInput (2)       validation ("Cardno is required")
-429                                ProviderError (5)      rate limit, after the retries
+429                                ProviderRefused (5)    rate limit, after the retries (refused
+                                                          before processing: nothing was made)
 5xx, timeouts, connection errors   ProviderError (5)      retryable; a payment-creating call
                                                           raises :class:`Unanswered` so the
                                                           caller queries by ``tx_ref`` first
@@ -32,8 +34,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from zigznote.billing.providers._shared import message_line, unexpected_answer
+from zigznote.billing.providers.base import ProviderRefused
 from zigznote.errors import ConfigError, Conflict, InvalidInput, NotFound, ProviderError, ZigznoteError
-from zigznote.untrusted import storable_text
 
 __all__ = ["KEY_HINT", "Unanswered", "clean_message", "translate", "unexpected"]
 
@@ -55,14 +58,13 @@ class Unanswered(ProviderError):
 
 def clean_message(value: object) -> str:
     """Flutterwave's ``message`` as one bounded, storable line (``""`` when absent)."""
-    if not isinstance(value, str):
-        return ""
-    return " ".join((storable_text(value, max_chars=_MAX_MESSAGE) or "").split())
+    return message_line(value, _MAX_MESSAGE)
 
 
 def unexpected(what: str) -> ProviderError:
-    """An answer zigznote cannot read (a field missing, a value of the wrong kind)."""
-    return ProviderError(f"Flutterwave answered {what}", code="flutterwave_unexpected_answer")
+    """An answer zigznote cannot read (a field missing, a value of the wrong kind):
+    ``"Flutterwave answered <what>"``, code ``flutterwave_unexpected_answer`` (exit 5)."""
+    return unexpected_answer("Flutterwave", what)
 
 
 def translate(status: int, message: object, *, what: str, conflict: bool = False) -> ZigznoteError:
@@ -77,7 +79,7 @@ def translate(status: int, message: object, *, what: str, conflict: bool = False
             f"Flutterwave refused the secret key ({status}) for {what}", hint=KEY_HINT, code="flutterwave_key_rejected"
         )
     if status == 429:
-        return ProviderError(
+        return ProviderRefused(
             f"Flutterwave's rate limit was reached ({what})",
             hint="try again in a minute; retrying the same command is safe",
             code="flutterwave_rate_limited",
@@ -88,9 +90,9 @@ def translate(status: int, message: object, *, what: str, conflict: bool = False
             hint="run the same command again: zigznote checks what Flutterwave did before sending anything twice",
         )
     if _BALANCE_RE.search(text):
-        return ProviderError(
+        return ProviderRefused(
             f"Flutterwave refused {said}",
-            hint="refunds are paid from your Flutterwave balance: top it up, then run the same command again",
+            hint="refunds are paid from your Flutterwave balance: top it up, then run the command again",
             code="flutterwave_insufficient_balance",
         )
     if status == 404 or _NOT_FOUND_RE.search(text):

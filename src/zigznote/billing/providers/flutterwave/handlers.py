@@ -34,7 +34,8 @@ from typing import Any, Final
 from sqlmodel import Session, col, select
 
 from zigznote.billing import event_actions as act
-from zigznote.billing.events import PROCESSED, EventContext, HandlerTable
+from zigznote.billing import money
+from zigznote.billing.events import IGNORED, PROCESSED, EventContext, HandlerTable
 from zigznote.billing.money import Money
 from zigznote.billing.providers.flutterwave import params
 from zigznote.billing.providers.flutterwave.provider import FlutterwaveProvider
@@ -53,12 +54,6 @@ _ENDED: Final = ("canceled", "incomplete_expired")
 _UNEXPECTED: Final = "no zigznote checkout or subscription expects this payment: check it at Flutterwave"
 
 
-def _records() -> Any:
-    from zigznote.services.billing import records  # services import providers: import on use
-
-    return records
-
-
 def _expected_from_checkout(session: Session, provider: str, reference: str) -> tuple[Money, str | None] | None:
     """The amount of the checkout whose ``tx_ref`` is ``reference`` and its organization."""
     ours = (PendingOperation.provider == provider, PendingOperation.operation == _CHECKOUT)
@@ -73,7 +68,7 @@ def _expected_from_checkout(session: Session, provider: str, reference: str) -> 
     given = sent.get("quantity")
     quantity = given if isinstance(given, int) and given >= 1 else 1
     if sent.get("mode") == "payment" and isinstance(sent.get("amount"), Mapping):
-        return Money(int(sent["amount"]["amount"]), str(sent["amount"]["currency"])), made.org_id
+        return money.from_data(sent["amount"]), made.org_id
     price_id = sent.get("price_id")
     price = session.exec(
         select(BillingPrice).where(BillingPrice.provider == provider, BillingPrice.provider_price_id == price_id)
@@ -141,18 +136,10 @@ def charge_completed(ctx: EventContext) -> str:
     as_of = utcnow()
     payment = ctx.provider.get_payment(tx_id)
     payment, org_hint, on_plan = _verified(ctx, payment, tx_id)
-    if act.owner(ctx, payment.customer_id, org_hint=org_hint) is None:
-        return ctx.ignore(f"payment {payment.id}: {ctx.note}")
-    name = ctx.provider_name
-    ctx.write(lambda s: _records().upsert_payment(s, name, payment, as_of=as_of))
+    if act.store_payment(ctx, payment, as_of=as_of, org_hint=org_hint) == IGNORED:
+        return IGNORED
     if on_plan and payment.customer_id:
-        subs = list(ctx.provider.list_subscriptions(customer_id=payment.customer_id))
-
-        def write_subscriptions(session: Session) -> None:
-            for sub in subs:
-                _records().upsert_subscription(session, name, sub, as_of=as_of)
-
-        ctx.write(write_subscriptions)
+        act.sync_customer_subscriptions(ctx, payment.customer_id)
     return PROCESSED
 
 

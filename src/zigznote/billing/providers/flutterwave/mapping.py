@@ -31,7 +31,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from zigznote.billing.money import Money, from_provider_amount
+from zigznote.billing.money import Money
+from zigznote.billing.providers._shared import answer_money, answer_text, shown
 from zigznote.billing.providers.flutterwave.errors import unexpected
 from zigznote.billing.providers.flutterwave.params import INTERVALS
 from zigznote.billing.types import (
@@ -105,7 +106,7 @@ def flw_id(value: object, what: str = "ID") -> str:
         return str(value)
     if isinstance(value, str) and _ID_RE.fullmatch(value):
         return value
-    raise unexpected(f"an unreadable {what} {storable_text(str(value), max_chars=40)!r}")
+    raise unexpected(f"an unreadable {what} {shown(value, 40)!r}")
 
 
 def money(value: object, currency: object, what: str = "amount") -> Money:
@@ -113,12 +114,7 @@ def money(value: object, currency: object, what: str = "amount") -> Money:
     number the currency can hold (``1000.5`` UGX)."""
     if isinstance(value, float):  # never from our reader (parse_float=Decimal); tolerated exactly
         value = Decimal(str(value))
-    if not isinstance(currency, str):
-        raise unexpected(f"a {what} without a currency")
-    try:
-        return from_provider_amount(value, currency, "flutterwave")
-    except InvalidInput as exc:
-        raise unexpected(f"an unusable {what}: {exc.message}") from None
+    return answer_money(value, currency, "flutterwave", "Flutterwave", what)
 
 
 def timestamp(value: object) -> datetime | None:
@@ -130,14 +126,10 @@ def timestamp(value: object) -> datetime | None:
     except ValueError:
         parsed = None
     if parsed is None:
-        raise unexpected(f"an unreadable time {storable_text(str(value), max_chars=40)!r}")
+        raise unexpected(f"an unreadable time {shown(value, 40)!r}")
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
-
-
-def _text(value: object, limit: int) -> str | None:
-    return storable_text(value, max_chars=limit) if isinstance(value, str) and value else None
 
 
 # -- plans as products and prices ---------------------------------------------------------
@@ -191,10 +183,10 @@ def product(slug: str, plans: Iterable[Mapping[str, Any]], *, name: str | None =
     found = sorted(plans, key=lambda p: (str(p.get("created_at") or ""), str(p.get("id"))))
     active = [p for p in found if p.get("status") == "active"]
     newest = (active or found)[-1] if found else None
-    shown = name or (split_name(newest.get("name"))[0] if newest else slug)
+    title = name or (split_name(newest.get("name"))[0] if newest else slug)
     return Plan(
         id=product_id(slug),
-        name=storable_text(shown, max_chars=200) or slug,
+        name=storable_text(title, max_chars=200) or slug,
         active=bool(active) or (not found and name is not None),
         description=None,
         features=(),
@@ -256,7 +248,7 @@ def subscription(
         else:
             status = SubscriptionStatus.CANCELED
     else:
-        raise unexpected(f"an unknown subscription status {storable_text(str(state), max_chars=30)!r}")
+        raise unexpected(f"an unknown subscription status {shown(state, 30)!r}")
     items = (SubscriptionItem(sub_id, plan_price, 1, start, end),) if plan_price is not None else ()
     return Subscription(
         id=sub_id,
@@ -276,7 +268,7 @@ def subscription(
 
 def customer(email: str, name: str | None = None, metadata: Mapping[str, str] | None = None) -> Customer:
     """A customer as zigznote keeps it for Flutterwave: keyed by email (v3 has no customer object)."""
-    return Customer(id=email, email=email, name=_text(name, 200), metadata=dict(metadata or {}))
+    return Customer(id=email, email=email, name=answer_text(name, 200), metadata=dict(metadata or {}))
 
 
 def payment(tx: Mapping[str, Any], refunded: Money | None = None) -> Payment:
@@ -287,14 +279,10 @@ def payment(tx: Mapping[str, Any], refunded: Money | None = None) -> Payment:
     amount = money(field(tx, "amount", "a transaction"), currency)
     status = _PAYMENT_STATUS.get(tx.get("status"))  # type: ignore[arg-type]
     if status is None:
-        raise unexpected(f"an unknown transaction status {storable_text(str(tx.get('status')), max_chars=30)!r}")
+        raise unexpected(f"an unknown transaction status {shown(tx.get('status'), 30)!r}")
     who = tx.get("customer")
     email = who.get("email") if isinstance(who, Mapping) else tx.get("customer_email")
-    details = {
-        key: text
-        for key in ("tx_ref", "flw_ref", "payment_type")
-        if (text := _text(tx.get(key) if isinstance(tx.get(key), str) else None, 200))
-    }
+    details = {key: text for key in ("tx_ref", "flw_ref", "payment_type") if (text := answer_text(tx.get(key), 200))}
     if tx.get("charged_amount") is not None:
         details["charged_amount"] = str(money(tx["charged_amount"], currency, "charged amount").to_decimal())
     return Payment(
@@ -303,9 +291,9 @@ def payment(tx: Mapping[str, Any], refunded: Money | None = None) -> Payment:
         status=status,
         amount_refunded=refunded or Money.zero(amount.currency),
         amount_received=amount if status is PaymentStatus.SUCCEEDED else Money.zero(amount.currency),
-        customer_id=_text(email if isinstance(email, str) else None, 320),
-        description=_text(tx.get("narration"), 1000),
-        failure_message=_text(tx.get("processor_response"), 500) if status is PaymentStatus.FAILED else None,
+        customer_id=answer_text(email if isinstance(email, str) else None, 320),
+        description=answer_text(tx.get("narration"), 1000),
+        failure_message=answer_text(tx.get("processor_response"), 500) if status is PaymentStatus.FAILED else None,
         created=timestamp(tx.get("created_at")),
         metadata=details,
     )
@@ -315,12 +303,12 @@ def refund(item: Mapping[str, Any], currency: str) -> Refund:
     """A refund (``POST …/refund`` or ``GET /refunds`` item) in its transaction's ``currency``."""
     status = _REFUND_STATUS.get(str(item.get("status")).lower())
     if status is None:
-        raise unexpected(f"an unknown refund status {storable_text(str(item.get('status')), max_chars=30)!r}")
+        raise unexpected(f"an unknown refund status {shown(item.get('status'), 30)!r}")
     return Refund(
         id=flw_id(field(item, "id", "a refund"), "refund ID"),
         payment_id=flw_id(field(item, "tx_id", "a refund"), "transaction ID"),
         amount=money(field(item, "amount_refunded", "a refund"), currency, "refund amount"),
         status=status,
-        reason=_text(item.get("comments"), 200),
+        reason=answer_text(item.get("comments"), 200),
         created=timestamp(item.get("created_at")),
     )

@@ -34,7 +34,7 @@ from zigznote.billing.money import Money
 from zigznote.billing.providers.flutterwave import mapping, params, verify
 from zigznote.billing.providers.flutterwave.client import FlutterwaveClient
 from zigznote.billing.providers.flutterwave.errors import Unanswered, unexpected
-from zigznote.billing.types import Payment, PaymentStatus, Refund
+from zigznote.billing.types import Payment, PaymentStatus, Refund, RefundStatus
 from zigznote.errors import Conflict, NotFound, ZigznoteError
 from zigznote.untrusted import storable_text
 
@@ -165,7 +165,7 @@ class PaymentDesk:
         total = Money.zero(mapping.money(tx.get("amount"), currency).currency)
         for item in refunds:
             made = mapping.refund(item, total.currency)
-            if made.status.value != "failed":
+            if made.status is not RefundStatus.FAILED:
                 total += made.amount
         return total
 
@@ -202,7 +202,7 @@ class PaymentDesk:
             if marker in str(item.get("comments") or ""):
                 return mapping.refund(item, paid.amount.currency)
         left = paid.amount - self._refunded(tx, before)
-        if left.amount <= 0:
+        if left <= Money.zero(left.currency):
             raise Conflict(f"transaction {tx_id} has nothing left to refund", code="nothing_to_refund")
         if amount is not None and amount > left:
             raise Conflict(

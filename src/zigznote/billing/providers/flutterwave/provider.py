@@ -18,6 +18,12 @@ invoice                none: lists are empty, a lookup is NotFound
 event                  ``verif-hash`` / ``flutterwave-signature`` webhook (:mod:`.webhooks`)
 =====================  =================================================================
 
+Pages: https://developer.flutterwave.com/docs/recurring-payments/payment-plans (a subscription
+is made by the customer's first charge on a plan, is "tied to a customer's email address, and
+cannot be changed afterwards", and is cancelled after three failed renewals),
+https://developer.flutterwave.com/docs/collecting-payments/standard (hosted links, ``tx_ref``),
+https://developer.flutterwave.com/docs/collecting-payments/refunds.
+
 v4 (public beta: OAuth2 client credentials, customer / payment-method / charge objects) is a
 different API; a ``flutterwave_v4`` provider would be its own folder beside this one.
 """
@@ -27,12 +33,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar, Final, Self
+from typing import ClassVar, Final
 
 import httpx
 
 from zigznote.billing.money import Money
-from zigznote.billing.providers.base import Capabilities, PaymentProvider
+from zigznote.billing.providers._shared import KeyedProvider
+from zigznote.billing.providers.base import Capabilities
 from zigznote.billing.providers.flutterwave import mapping, params, verify, webhooks
 from zigznote.billing.providers.flutterwave.catalog import PlanCatalog
 from zigznote.billing.providers.flutterwave.client import (
@@ -46,6 +53,8 @@ from zigznote.billing.providers.flutterwave.client import (
 from zigznote.billing.providers.flutterwave.payments import PaymentDesk
 from zigznote.billing.providers.flutterwave.subscriptions import SubscriptionBook
 from zigznote.billing.types import (
+    ZIGZNOTE_ORG_KEY,
+    ZIGZNOTE_PLAN_KEY,
     BillingInterval,
     CheckoutMode,
     CheckoutRequest,
@@ -72,21 +81,24 @@ from zigznote.billing.types import (
 from zigznote.errors import InvalidInput, NotFound
 from zigznote.timeutil import utcnow
 
-if TYPE_CHECKING:
-    from zigznote.config import Settings
-
 __all__ = ["CAPABILITIES", "FlutterwaveProvider"]
 
 CAPABILITIES: Final = Capabilities(
     delete_customers=False,
     payment_methods=False,
+    create_subscriptions=False,
+    change_plan=False,
+    cancel_now=False,
     cancel_at_period_end=True,
     undo_cancel=True,
     pause_subscriptions=False,
     checkout=True,
     partial_refunds=True,
+    invoices=False,
     product_features=False,
     product_descriptions=False,
+    checkout_cancel_url=False,
+    customer_email_required=True,
     prorations=frozenset(),
     intervals=frozenset(BillingInterval),
     notes=(
@@ -94,24 +106,33 @@ CAPABILITIES: Final = Capabilities(
         "Plans bill daily, weekly, monthly, quarterly (every 3 months) or yearly; other intervals are refused.",
         "Plan names are at most 150 characters with zigznote's tag; descriptions are not kept.",
         "Subscriptions start with the customer's first payment (`billing checkout`), not by API.",
-        "Cancel stops the next charge; the paid period runs out (no cancel --now, no plan change, no proration).",
+        "To change plans, cancel and subscribe again through `billing checkout` (v3 has no plan swap or proration).",
+        "Cancel stops the next charge and the paid period runs out; `subscriptions resume` withdraws it "
+        "while that period runs.",
         "No invoices: each charge is a transaction (`billing payments`).",
+        "Checkout returns the customer to the success URL whether they paid or turned back (no cancel URL).",
     ),
 )
 
 
-class FlutterwaveProvider(PaymentProvider):
+class FlutterwaveProvider(KeyedProvider):
     """Flutterwave v3 behind zigznote's billing interface (see the module docstring).
 
     ``secret_key``: ``FLWSECK-…`` (never shown); ``webhook_secrets``: the dashboard's secret
     hash(es); ``api_base``: where requests go (``/v3`` included); ``payment_options``: per
     currency overrides of the methods a checkout offers (``{"NGN": "card, ussd"}``);
     ``sleep``/``clock``: for tests. Raises ConfigError for a missing or public key or a bad base.
+    ``from_settings`` reads ``FLUTTERWAVE_SECRET_KEY``, ``FLUTTERWAVE_WEBHOOK_SECRET`` (a comma
+    list while changing it) and ``FLUTTERWAVE_API_BASE``
+    (:class:`~zigznote.billing.providers._shared.KeyedProvider`).
     """
 
     name: ClassVar[str] = "flutterwave"
     title: ClassVar[str] = "Flutterwave"
     capabilities: ClassVar[Capabilities] = CAPABILITIES
+    default_api_base: ClassVar[str] = DEFAULT_API_BASE
+    check_secret_key = staticmethod(check_secret_key)
+    check_base = staticmethod(check_api_base)
 
     def __init__(
         self,
@@ -125,28 +146,12 @@ class FlutterwaveProvider(PaymentProvider):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._secret_key = check_secret_key(secret_key)
-        self._api_base = check_api_base(api_base)
-        self._webhook_secrets = tuple(s for s in webhook_secrets if s)
+        super().__init__(secret_key, webhook_secrets=webhook_secrets, api_base=api_base)
         self._options = dict(payment_options or {})
         self._settings = (timeout, max_retries, sleep)
         self._clock = clock
         self._client: FlutterwaveClient | None = None
         self._parts: tuple[PlanCatalog, SubscriptionBook, PaymentDesk] | None = None
-
-    def __repr__(self) -> str:
-        return f"FlutterwaveProvider(api_base={self._api_base!r})"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        """From ``FLUTTERWAVE_SECRET_KEY``, ``FLUTTERWAVE_WEBHOOK_SECRET`` (a comma list while
-        changing it) and ``FLUTTERWAVE_API_BASE``. ConfigError naming the key when it is missing."""
-        webhook = getattr(settings, "flutterwave_webhook_secret", None) or ""
-        return cls(
-            getattr(settings, "flutterwave_secret_key", None),
-            webhook_secrets=[s.strip() for s in webhook.split(",") if s.strip()],
-            api_base=getattr(settings, "flutterwave_api_base", None) or DEFAULT_API_BASE,
-        )
 
     @property
     def client(self) -> FlutterwaveClient:
@@ -185,6 +190,21 @@ class FlutterwaveProvider(PaymentProvider):
         if self._client is not None:
             self._client.close()
             self._client, self._parts = None, None
+
+    @classmethod
+    def check_product(cls, product: ProductSpec) -> None:
+        """The plan's name must fit a payment-plan name with zigznote's tag (150 characters)."""
+        slug = product.metadata.get(ZIGZNOTE_PLAN_KEY)
+        if slug:
+            params.plan_name(product.name, slug, params.key_digest("check"))
+
+    @classmethod
+    def check_price(cls, price: PriceSpec) -> None:
+        """The interval must be one Flutterwave's plans express (daily, weekly, monthly,
+        quarterly, yearly: not every 2 months), and the amount one it takes; nothing is sent."""
+        super().check_price(price)
+        params.plan_interval(price.interval, price.interval_count)
+        params.amount(price.amount)
 
     # -- customers (keyed by email) ----------------------------------------------------------
 
@@ -376,7 +396,7 @@ class FlutterwaveProvider(PaymentProvider):
             amount, title = request.amount, request.description
         meta = dict(request.metadata)
         if request.client_reference_id:
-            meta.setdefault("zigznote_org", request.client_reference_id)
+            meta.setdefault(ZIGZNOTE_ORG_KEY, request.client_reference_id)
         made = self._payments.hosted(
             idempotency_key=idempotency_key, money=amount, email=email, redirect_url=request.success_url,
             options=params.payment_options(amount.currency, self._options), plan_id=plan_id, title=title,

@@ -32,10 +32,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from zigznote.billing.providers._shared import EVENT_TYPE_RE, event_json, header, webhook_input
 from zigznote.billing.providers.flutterwave.mapping import timestamp
 from zigznote.billing.types import ProviderEvent
-from zigznote.errors import ConfigError, InvalidInput, SignatureInvalid, ZigznoteError
-from zigznote.untrusted import load_json
+from zigznote.errors import InvalidInput, SignatureInvalid, ZigznoteError
 
 __all__ = ["HASH_HEADER", "OBJECT_TYPES", "SIGNATURE_HEADER", "construct_event", "event_id", "sign"]
 
@@ -43,7 +43,6 @@ HASH_HEADER: Final = "verif-hash"
 SIGNATURE_HEADER: Final = "flutterwave-signature"
 #: An event's prefix → the neutral object it is about (``ProviderEvent.object_type``).
 OBJECT_TYPES: Final = {"charge": "payment", "subscription": "subscription", "refund": "refund"}
-_TYPE_RE: Final = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+){1,5}")
 _OBJECT_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _STATUS_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _MAX_HEADER: Final = 1024
@@ -55,15 +54,8 @@ def sign(payload: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), payload, hashlib.sha256).digest()).decode()
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
-
-
 def _verify(payload: bytes, headers: Mapping[str, str], secrets: list[str]) -> None:
-    signature, hashed = _header(headers, SIGNATURE_HEADER), _header(headers, HASH_HEADER)
+    signature, hashed = header(headers, SIGNATURE_HEADER), header(headers, HASH_HEADER)
     if signature is None and hashed is None:
         raise SignatureInvalid(
             "the request has neither a flutterwave-signature nor a verif-hash header", code="signature_missing"
@@ -112,28 +104,21 @@ def construct_event(
     payloads do not say, the key does). Raises ConfigError (6) when no secret is configured,
     SignatureInvalid (7) for a missing, malformed or non-matching header, InvalidInput (2) for
     a checked body that is not a Flutterwave event. Never calls Flutterwave."""
-    secret_list = [s for s in secrets if s]
-    if not secret_list:
-        raise ConfigError(
-            "FLUTTERWAVE_WEBHOOK_SECRET is not set",
-            hint="set it to the secret hash in the Flutterwave dashboard (Settings → Webhooks)",
-            code="flutterwave_webhook_secret_missing",
-        )
-    if not isinstance(payload, bytes | bytearray):
-        raise InvalidInput("a webhook body must be the raw bytes received", code="invalid_event")
-    raw = bytes(payload)
-    _verify(raw, headers, secret_list)
+    raw, configured = webhook_input(
+        payload,
+        secrets,
+        setting="FLUTTERWAVE_WEBHOOK_SECRET",
+        hint="set it to the secret hash in the Flutterwave dashboard (Settings → Webhooks)",
+    )
+    _verify(raw, headers, configured)
     return _normalize(raw, livemode)
 
 
 def _normalize(raw: bytes, livemode: bool) -> ProviderEvent:
-    try:
-        event = load_json(raw, where="Flutterwave webhook body")
-    except ZigznoteError as exc:
-        raise InvalidInput(f"the signed body is not an event: {exc.message}", code="invalid_event") from None
+    event = event_json(raw, where="Flutterwave webhook body")
     kind = event.get("event") if isinstance(event, dict) else None
     data = event.get("data") if isinstance(event, dict) else None
-    if not isinstance(kind, str) or not _TYPE_RE.fullmatch(kind) or not isinstance(data, dict):
+    if not isinstance(kind, str) or not EVENT_TYPE_RE.fullmatch(kind) or not isinstance(data, dict):
         raise InvalidInput("the signed body is not a Flutterwave event (event, data)", code="invalid_event")
     object_type = OBJECT_TYPES.get(kind.split(".", 1)[0])
     object_id = _object_id(data)

@@ -3,12 +3,11 @@
 ``StripeProvider`` (:mod:`.provider`) implements the billing interface with the official SDK;
 :mod:`.client` builds the ``StripeClient`` (pinned API version, ``HTTPXClient``, retries),
 :mod:`.params` and :mod:`.mapping` translate requests and answers, :mod:`.errors` translates
-exceptions, :mod:`.events` verifies inbound webhooks, :mod:`.idempotency` derives keys and
-freezes requests. Sources: tests/fixtures/stripe/README.md.
+exceptions, :mod:`.events` verifies inbound webhooks; idempotency keys and frozen requests are
+the provider-neutral :mod:`zigznote.billing.idempotency`. Sources: tests/fixtures/stripe/README.md.
 
 Importing this package does not import the SDK: ``StripeProvider`` is loaded on first access
-(the registry names it as ``"zigznote.billing.providers.stripe:StripeProvider"``), so
-:mod:`.idempotency`, which is provider-neutral, can be imported on its own.
+(the registry names it as ``"zigznote.billing.providers.stripe:StripeProvider"``).
 """
 
 from __future__ import annotations

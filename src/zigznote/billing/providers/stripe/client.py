@@ -25,11 +25,11 @@ Secrets: the key goes into the client only; it never appears in a message this p
 from __future__ import annotations
 
 from typing import Final
-from urllib.parse import urlsplit
 
 import httpx
 import stripe
 
+from zigznote.billing.providers import _shared
 from zigznote.errors import ConfigError
 
 __all__ = [
@@ -63,8 +63,8 @@ def check_secret_key(secret_key: str | None) -> str:
     Raises ConfigError naming ``STRIPE_SECRET_KEY`` (never its value) when it is missing or
     is a publishable key (``pk_…``, which Stripe's server API refuses)."""
     if not secret_key:
-        raise ConfigError(
-            "STRIPE_SECRET_KEY is not set",
+        raise _shared.missing_key(
+            "STRIPE_SECRET_KEY",
             hint="set STRIPE_SECRET_KEY to a secret key (sk_…) or restricted key (rk_…) from the Stripe Dashboard",
             code="stripe_key_missing",
         )
@@ -79,15 +79,10 @@ def check_secret_key(secret_key: str | None) -> str:
 
 def check_api_base(api_base: str) -> str:
     """``api_base`` without a trailing slash (the SDK appends ``/v1/…``). Raises ConfigError for
-    anything but an http(s) URL with a host and no path beyond ``/``."""
-    value = api_base.strip().rstrip("/")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
-        raise ConfigError(
-            f"STRIPE_API_BASE must be an http(s) URL such as {DEFAULT_API_BASE}, got {api_base!r}",
-            code="stripe_api_base_invalid",
-        )
-    return value
+    anything but an http(s) URL with a host and no path beyond ``/``, query or fragment."""
+    return _shared.check_api_base(
+        api_base, setting="STRIPE_API_BASE", example=DEFAULT_API_BASE, code="stripe_api_base_invalid", path=False
+    )
 
 
 def make_client(

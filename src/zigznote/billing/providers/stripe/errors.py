@@ -17,7 +17,9 @@ Stripe exception (HTTP status)            zigznote error (exit)  why
 ``AuthenticationError`` (401)             ConfigError (6)        STRIPE_SECRET_KEY refused
 ``PermissionError`` (403)                 ConfigError (6)        a restricted key lacks a permission
 ``RateLimitError`` (429)                  ProviderError (5)      retry later, same key
-``APIConnectionError``                    ProviderError (5)      network/timeout after retries
+``APIConnectionError``                    ProviderError (5)      network/timeout after retries (our
+                                                                 message: the SDK's asks to write
+                                                                 to Stripe's support)
 ``APIError`` (5xx, bad answers)           ProviderError (5)      Stripe's side; retry, same key
 other ``StripeError``                     ProviderError (5)
 ========================================  =====================  ============================
@@ -35,8 +37,8 @@ from typing import Final, TypeVar
 
 import stripe
 
+from zigznote.billing.providers._shared import message_line
 from zigznote.errors import ConfigError, Conflict, InvalidInput, NotFound, ProviderError, ZigznoteError
-from zigznote.untrusted import storable_text
 
 __all__ = ["CONFLICT_CODES", "call", "paged", "translate"]
 
@@ -79,12 +81,23 @@ def _code(exc: stripe.StripeError) -> str | None:
 def _message(exc: stripe.StripeError, what: str) -> str:
     """``"<what>: <Stripe's message> (request req_…)"`` with the message made storable."""
     # One line: the SDK's connection message spans several (wrapped text, "(Network error: …)").
-    text = " ".join((storable_text(exc.user_message or "", max_chars=_MAX_MESSAGE) or "").split())
+    text = message_line(exc.user_message, _MAX_MESSAGE)
     message = f"{what}: {text}" if text else what
     request_id = exc.request_id
     if isinstance(request_id, str) and _REQUEST_ID_RE.fullmatch(request_id):
         message += f" (request {request_id})"
     return message
+
+
+def _unreachable(exc: stripe.APIConnectionError) -> str:
+    """Our own words for a request that got no answer: the SDK's message asks people to write
+    to Stripe's support ("let us know at support@stripe.com"), which is not what to do about a
+    network failure here. The transport's exception class (its ``__cause__``) says which kind."""
+    cause = exc.__cause__
+    kind = type(cause).__name__ if cause is not None else None
+    if kind is not None and "Timeout" in kind:
+        return f"Stripe did not answer in time ({kind})"
+    return f"could not reach Stripe ({kind})" if kind else "could not reach Stripe"
 
 
 def translate(exc: stripe.StripeError, *, conflict_params: Iterable[str] = ()) -> ZigznoteError:
@@ -130,9 +143,8 @@ def translate(exc: stripe.StripeError, *, conflict_params: Iterable[str] = ()) -
             code="stripe_rate_limited",
         )
     if isinstance(exc, stripe.APIConnectionError):
-        # The SDK's message names the underlying exception class only; nothing secret.
         return ProviderError(
-            _message(exc, "could not reach Stripe"),
+            _unreachable(exc),
             hint="check the network and STRIPE_API_BASE; retrying with the same operation is safe",
             code="stripe_unreachable",
         )

@@ -1,8 +1,9 @@
 """Inbound Stripe webhooks: verify the exact bytes, then normalize into a ``ProviderEvent``.
 
-Stripe signs each delivery (stripe-python 16.1.0 ``_webhook.py``; tests/fixtures/stripe/README.md): the
-``Stripe-Signature`` header is ``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"
-under the endpoint's whsec_ secret>`` (more ``v1`` entries while a secret rolls). The check is
+Stripe signs each delivery (https://docs.stripe.com/webhooks; stripe-python 16.1.0
+``_webhook.py``; tests/fixtures/stripe/README.md): the ``Stripe-Signature`` header is
+``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" under the endpoint's whsec_ secret>``
+(more ``v1`` entries while a secret rolls). The check is
 stripe-python's own (``stripe.WebhookSignature.verify_header``: HMAC, constant-time compare,
 and a timestamp no older than the tolerance, 300 s by default, against replays). zigznote runs it
 twice: without tolerance to find the secret that signed (``STRIPE_WEBHOOK_SECRET`` may list
@@ -10,7 +11,8 @@ two during a rotation), then with it, so "wrong signature" and "too old" read di
 
 Only snapshot events (``"object": "event"``) are accepted; thin event notifications (API v2,
 ``"object": "v2.core.event"``) need another destination type and are refused. The body is then
-parsed by ``untrusted.load_json`` (UTF-8, depth-limited), and nothing else from it is trusted:
+parsed by ``untrusted.load_json`` (UTF-8, depth-limited; the webhook plumbing both providers share
+is ``providers/_shared.py``), and nothing else from it is trusted:
 ``object_id`` is what the receiver re-fetches: the payload is a snapshot that may be stale.
 """
 
@@ -22,10 +24,10 @@ from typing import Any, Final
 
 import stripe
 
+from zigznote.billing.providers._shared import EVENT_TYPE_RE, event_json, header, webhook_input
 from zigznote.billing.providers.stripe.mapping import timestamp
 from zigznote.billing.types import ProviderEvent
-from zigznote.errors import ConfigError, InvalidInput, SignatureInvalid, ZigznoteError
-from zigznote.untrusted import load_json
+from zigznote.errors import InvalidInput, SignatureInvalid
 
 __all__ = ["OBJECT_TYPES", "SIGNATURE_HEADER", "TOLERANCE_SECONDS", "construct_event", "signature_header"]
 
@@ -46,17 +48,13 @@ OBJECT_TYPES: Final = {
     "product": "product",
 }
 _EVENT_ID_RE: Final = re.compile(r"evt_[A-Za-z0-9_]{1,250}")
-_TYPE_RE: Final = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+){1,5}")
 _OBJECT_ID_RE: Final = re.compile(r"[A-Za-z0-9_]{1,255}")
 _MAX_HEADER: Final = 8192
 
 
 def signature_header(headers: Mapping[str, str]) -> str | None:
     """The ``Stripe-Signature`` value, names compared case-insensitively (HTTP header names)."""
-    for name, value in headers.items():
-        if name.lower() == "stripe-signature":
-            return value
-    return None
+    return header(headers, SIGNATURE_HEADER.lower())
 
 
 def _verify(payload: bytes, header: str, secrets: Iterable[str], tolerance: int) -> None:
@@ -114,30 +112,23 @@ def construct_event(
     verified bytes). Raises ConfigError (6) when no secret is configured, SignatureInvalid (7)
     for a missing, malformed or non-matching signature or a timestamp older than ``tolerance``
     seconds, InvalidInput (2) for a verified body that is not a Stripe snapshot event."""
-    secrets = [s for s in secrets if s]
-    if not secrets:
-        raise ConfigError(
-            "STRIPE_WEBHOOK_SECRET is not set",
-            hint="set it to the endpoint's signing secret (whsec_…) from the Stripe Dashboard or `stripe listen`",
-            code="stripe_webhook_secret_missing",
-        )
-    if not isinstance(payload, bytes | bytearray):
-        raise InvalidInput("a webhook body must be the raw bytes received", code="invalid_event")
-    header = signature_header(headers)
-    if not header:
+    raw, configured = webhook_input(
+        payload,
+        secrets,
+        setting="STRIPE_WEBHOOK_SECRET",
+        hint="set it to the endpoint's signing secret (whsec_…) from the Stripe Dashboard or `stripe listen`",
+    )
+    signature = signature_header(headers)
+    if not signature:
         raise SignatureInvalid("the request has no Stripe-Signature header", code="signature_missing")
-    if len(header) > _MAX_HEADER:
+    if len(signature) > _MAX_HEADER:
         raise SignatureInvalid("the Stripe-Signature header is too long", code="signature_malformed")
-    raw = bytes(payload)
-    _verify(raw, header, secrets, tolerance)
+    _verify(raw, signature, configured, tolerance)
     return _normalize(raw)
 
 
 def _normalize(raw: bytes) -> ProviderEvent:
-    try:
-        event = load_json(raw, where="Stripe webhook body")
-    except ZigznoteError as exc:
-        raise InvalidInput(f"the signed body is not an event: {exc.message}", code="invalid_event") from None
+    event = event_json(raw, where="Stripe webhook body")
     if not isinstance(event, dict):
         raise InvalidInput("the signed body is not a JSON object", code="invalid_event")
     if event.get("object") == "v2.core.event":
@@ -154,7 +145,7 @@ def _normalize(raw: bytes) -> ProviderEvent:
         or not isinstance(event_id, str)
         or not _EVENT_ID_RE.fullmatch(event_id)
         or not isinstance(kind, str)
-        or not _TYPE_RE.fullmatch(kind)
+        or not EVENT_TYPE_RE.fullmatch(kind)
         or type(created) is not int
         or not isinstance(obj, dict)
     ):

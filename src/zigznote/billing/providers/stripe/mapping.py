@@ -15,8 +15,10 @@ API version 2026-10-28.endive shapes them (https://docs.stripe.com/api):
 - Payments are PaymentIntents; what was refunded is the charge's ``amount_refunded``
   (``latest_charge``, expanded), what was received ``amount_received``.
 
-Amounts come back through ``money.from_provider_amount(…, "stripe")`` only. Text passes
-``untrusted.storable_text`` (bounded); IDs must look like Stripe IDs. A field missing from an
+Amounts come back through ``money.from_provider_amount(…, "stripe")`` only (an amount the
+currency cannot hold is Stripe's fault: ProviderError). Text passes ``untrusted.storable_text``
+(bounded; empty text is ``None``); IDs must look like Stripe IDs. Both through the helpers every
+provider shares (``providers/_shared.py``). A field missing from an
 answer, or a state zigznote does not know, is a ProviderError (exit 5), never an AttributeError.
 """
 
@@ -31,7 +33,8 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 import stripe
 
-from zigznote.billing.money import Money, from_provider_amount
+from zigznote.billing.money import Money
+from zigznote.billing.providers._shared import answer_money, answer_text, shown, unexpected_answer
 from zigznote.billing.types import (
     BillingInterval,
     CheckoutMode,
@@ -105,8 +108,7 @@ def _answer(fn: Callable[P, T]) -> Callable[P, T]:
 
 
 def _unexpected(what: str, value: object) -> ProviderError:
-    shown = storable_text(str(value), max_chars=60)
-    return ProviderError(f"Stripe answered an unknown {what} {shown!r}", code="stripe_unexpected_answer")
+    return unexpected_answer("Stripe", f"an unknown {what} {shown(value)!r}")
 
 
 def _enum(cls: type[E], value: object, what: str) -> E:
@@ -133,10 +135,6 @@ def expandable_id(value: object) -> str | None:
     return _id(getattr(value, "id", None))
 
 
-def _text(value: object, max_chars: int = _MAX_TEXT) -> str | None:
-    return storable_text(value, max_chars=max_chars) if isinstance(value, str) else None
-
-
 def timestamp(value: object) -> datetime | None:
     """A Unix timestamp as naive UTC (the store's convention); ``None`` stays ``None``."""
     if value is None:
@@ -159,9 +157,7 @@ def _metadata(value: Any) -> dict[str, str]:
 
 
 def _money(value: object, currency: object) -> Money:
-    if not isinstance(currency, str):
-        raise _unexpected("currency", currency)
-    return from_provider_amount(value, currency, "stripe")
+    return answer_money(value, currency, "stripe", "Stripe")
 
 
 # -- customers and payment methods --------------------------------------------------------
@@ -176,8 +172,8 @@ def customer(obj: stripe.Customer) -> Customer:
     default_pm = expandable_id(settings.default_payment_method) if settings is not None else None
     return Customer(
         id=_id(obj.id),
-        email=_text(obj.email, 512),
-        name=_text(obj.name, 256),
+        email=answer_text(obj.email, 512),
+        name=answer_text(obj.name, 256),
         default_payment_method_id=default_pm,
         created=timestamp(obj.created),
         metadata=_metadata(obj.metadata),
@@ -191,10 +187,10 @@ def payment_method(obj: stripe.PaymentMethod, *, default_id: str | None = None) 
     card = obj.card if obj.type == "card" else None
     return PaymentMethod(
         id=_id(obj.id),
-        type=_text(obj.type, 64) or "unknown",
+        type=answer_text(obj.type, 64) or "unknown",
         customer_id=expandable_id(obj.customer),
-        brand=_text(card.brand, 32) if card is not None else None,
-        last4=_text(card.last4, 4) if card is not None else None,
+        brand=answer_text(card.brand, 32) if card is not None else None,
+        last4=answer_text(card.last4, 4) if card is not None else None,
         exp_month=card.exp_month if card is not None else None,
         exp_year=card.exp_year if card is not None else None,
         is_default=default_id is not None and obj.id == default_id,
@@ -207,12 +203,14 @@ def payment_method(obj: stripe.PaymentMethod, *, default_id: str | None = None) 
 @_answer
 def plan(obj: stripe.Product) -> Plan:
     """A Product; ``features`` are its ``marketing_features`` names."""
-    features = tuple(text for f in (obj.marketing_features or []) if (text := _text(getattr(f, "name", None), 200)))
+    features = tuple(
+        text for f in (obj.marketing_features or []) if (text := answer_text(getattr(f, "name", None), 200))
+    )
     return Plan(
         id=_id(obj.id),
-        name=_text(obj.name, 200) or "",
+        name=answer_text(obj.name, 200) or "",
         active=bool(obj.active),
-        description=_text(obj.description),
+        description=answer_text(obj.description, _MAX_TEXT),
         features=features,
         created=timestamp(obj.created),
         metadata=_metadata(obj.metadata),
@@ -309,9 +307,9 @@ def payment(obj: stripe.PaymentIntent) -> Payment:
         amount_refunded=_money(refunded, obj.currency),
         amount_received=_money(obj.amount_received, obj.currency),
         customer_id=expandable_id(obj.customer),
-        description=_text(obj.description),
+        description=answer_text(obj.description, _MAX_TEXT),
         payment_method_id=expandable_id(obj.payment_method),
-        failure_message=_text(error.message, 500) if error is not None else None,
+        failure_message=answer_text(error.message, 500) if error is not None else None,
         created=timestamp(obj.created),
         metadata=_metadata(obj.metadata),
     )
@@ -344,14 +342,14 @@ def invoice(obj: stripe.Invoice) -> Invoice:
         amount_paid=_money(obj.amount_paid, currency),
         amount_remaining=_money(obj.amount_remaining, currency),
         subscription_id=expandable_id(details.subscription) if details is not None else None,
-        number=_text(obj.number, 100),
+        number=answer_text(obj.number, 100),
         payment_id=_invoice_payment_id(obj),
         created=timestamp(obj.created),
         period_start=timestamp(obj.period_start),
         period_end=timestamp(obj.period_end),
         due_date=timestamp(obj.due_date),
-        hosted_url=_text(obj.hosted_invoice_url, _MAX_URL),
-        pdf_url=_text(obj.invoice_pdf, _MAX_URL),
+        hosted_url=answer_text(obj.hosted_invoice_url, _MAX_URL),
+        pdf_url=answer_text(obj.invoice_pdf, _MAX_URL),
     )
 
 
@@ -363,8 +361,8 @@ def refund(obj: stripe.Refund) -> Refund:
         payment_id=_id(expandable_id(obj.payment_intent), "payment_intent"),
         amount=_money(obj.amount, obj.currency),
         status=_enum(RefundStatus, obj.status or "pending", "refund status"),
-        reason=_text(obj.reason, 100),
-        failure_reason=_text(getattr(obj, "failure_reason", None), 200),  # only on failed refunds
+        reason=answer_text(obj.reason, 100),
+        failure_reason=answer_text(getattr(obj, "failure_reason", None), 200),  # only on failed refunds
         created=timestamp(obj.created),
     )
 
@@ -375,7 +373,7 @@ def checkout_session(obj: stripe.checkout.Session) -> CheckoutSession:
     total = obj.amount_total
     return CheckoutSession(
         id=_id(obj.id),
-        url=_text(obj.url, _MAX_URL),
+        url=answer_text(obj.url, _MAX_URL),
         mode=_enum(CheckoutMode, obj.mode, "checkout mode"),
         status=_enum(CheckoutStatus, obj.status or "open", "checkout status"),
         customer_id=expandable_id(obj.customer),

@@ -1,9 +1,10 @@
 """zigznote's neutral requests as Stripe's typed form parameters (``stripe.params``).
 
 Pure functions: the same request always gives the same parameters, which is what lets a retry
-resend a create with the same ``Idempotency-Key`` and the same body (:mod:`.idempotency`).
-Every check that can refuse a request runs here, before anything is sent. Amounts go through
-``money.to_provider_amount(…, "stripe")`` only; currencies are sent in lower case.
+resend a create with the same ``Idempotency-Key`` and the same body
+(:mod:`zigznote.billing.idempotency`). Every check that can refuse a request runs here, before
+anything is sent. Amounts go through ``money.to_provider_amount(…, "stripe")`` only; currencies
+are sent in lower case.
 
 Parameters (API reference, version 2026-10-28.endive, https://docs.stripe.com/api):
 customers ``email``, ``name``, ``metadata`` (merged on update), ``invoice_settings
@@ -182,7 +183,8 @@ def price_create(price: PriceSpec) -> PriceCreateParams:
     interval = BillingInterval(price.interval)
     if count > MAX_INTERVAL_COUNT[interval]:
         raise InvalidInput(
-            f"Stripe bills at most every {MAX_INTERVAL_COUNT[interval]} {interval.value}s (three years)",
+            f"Stripe bills at most every {MAX_INTERVAL_COUNT[interval]} {interval.value}s (three years), "
+            f"not every {count}",
             code="interval_too_long",
         )
     params: PriceCreateParams = {
@@ -285,12 +287,10 @@ def checkout_create(request: CheckoutRequest) -> SessionCreateParams:
             },
             "quantity": quantity,
         }
-    params: SessionCreateParams = {
-        "mode": request.mode.value,
-        "success_url": request.success_url,
-        "cancel_url": request.cancel_url,
-        "line_items": [line],
-    }
+    params: SessionCreateParams = {"mode": request.mode.value, "success_url": request.success_url}
+    if request.cancel_url is not None:  # optional at Stripe: the page then has no back link
+        params["cancel_url"] = request.cancel_url
+    params["line_items"] = [line]
     if request.customer_id is not None:
         params["customer"] = request.customer_id
     if request.client_reference_id is not None:

@@ -17,13 +17,15 @@ fact: tests/fixtures/stripe/README.md.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, ClassVar, Final, Self
+from typing import ClassVar, Final
 
 import httpx
 import stripe
 
+from zigznote.billing.idempotency import check_key
 from zigznote.billing.money import Money
-from zigznote.billing.providers.base import Capabilities, PaymentProvider
+from zigznote.billing.providers._shared import KeyedProvider
+from zigznote.billing.providers.base import Capabilities
 from zigznote.billing.providers.stripe import events, mapping, params, subscriptions
 from zigznote.billing.providers.stripe.client import (
     DEFAULT_API_BASE,
@@ -35,7 +37,6 @@ from zigznote.billing.providers.stripe.client import (
     make_client,
 )
 from zigznote.billing.providers.stripe.errors import call, paged
-from zigznote.billing.providers.stripe.idempotency import IdempotentRequest
 from zigznote.billing.types import (
     BillingInterval,
     CheckoutRequest,
@@ -58,9 +59,6 @@ from zigznote.billing.types import (
     Subscription,
     SubscriptionRequest,
 )
-
-if TYPE_CHECKING:
-    from zigznote.config import Settings
 
 __all__ = ["CAPABILITIES", "PAGE_SIZE", "StripeProvider"]
 
@@ -86,17 +84,22 @@ CAPABILITIES: Final = Capabilities(
 )
 
 
-class StripeProvider(PaymentProvider):
+class StripeProvider(KeyedProvider):
     """Stripe behind zigznote's billing interface (see the module docstring).
 
     ``secret_key``: ``sk_…``/``rk_…`` (never shown); ``webhook_secrets``: the ``whsec_…``
     secrets ``construct_event`` accepts; ``api_base``: where requests go (stripe-mock, a fake);
     ``max_network_retries``/``timeout``: the SDK's retries and httpx timeout. The SDK client is
-    built on first use. Raises ConfigError for a missing or publishable key or a bad base."""
+    built on first use. Raises ConfigError for a missing or publishable key or a bad base.
+    ``from_settings`` reads ``STRIPE_SECRET_KEY``, ``STRIPE_WEBHOOK_SECRET`` (a comma list while
+    rotating) and ``STRIPE_API_BASE`` (:class:`~zigznote.billing.providers._shared.KeyedProvider`)."""
 
     name: ClassVar[str] = "stripe"
     title: ClassVar[str] = "Stripe"
     capabilities: ClassVar[Capabilities] = CAPABILITIES
+    default_api_base: ClassVar[str] = DEFAULT_API_BASE
+    check_secret_key = staticmethod(check_secret_key)
+    check_base = staticmethod(check_api_base)
 
     def __init__(
         self,
@@ -108,27 +111,11 @@ class StripeProvider(PaymentProvider):
         timeout: httpx.Timeout | float = TIMEOUT,
         webhook_tolerance: int = events.TOLERANCE_SECONDS,
     ) -> None:
-        self._secret_key = check_secret_key(secret_key)
-        self._api_base = check_api_base(api_base)
+        super().__init__(secret_key, webhook_secrets=webhook_secrets, api_base=api_base)
         self._retries = max_network_retries
         self._timeout = timeout
-        self._webhook_secrets = tuple(s for s in webhook_secrets if s)
         self._tolerance = webhook_tolerance
         self._client: stripe.StripeClient | None = None
-
-    def __repr__(self) -> str:
-        return f"StripeProvider(api_base={self._api_base!r})"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        """From ``STRIPE_SECRET_KEY``, ``STRIPE_WEBHOOK_SECRET`` (a comma list while rotating)
-        and ``STRIPE_API_BASE``. ConfigError naming ``STRIPE_SECRET_KEY`` when it is missing."""
-        webhook = getattr(settings, "stripe_webhook_secret", None) or ""
-        return cls(
-            getattr(settings, "stripe_secret_key", None),
-            webhook_secrets=[s.strip() for s in webhook.split(",") if s.strip()],
-            api_base=getattr(settings, "stripe_api_base", None) or DEFAULT_API_BASE,
-        )
 
     @property
     def client(self) -> stripe.StripeClient:
@@ -148,7 +135,7 @@ class StripeProvider(PaymentProvider):
     @staticmethod
     def _options(idempotency_key: str) -> stripe.RequestOptions:
         # Validates the key (printable ASCII, ≤ 255) before anything is sent.
-        return {"idempotency_key": IdempotentRequest(idempotency_key, {}).key}
+        return {"idempotency_key": check_key(idempotency_key)}
 
     # -- customers ------------------------------------------------------------------------
 
@@ -198,6 +185,19 @@ class StripeProvider(PaymentProvider):
         return mapping.customer(call(lambda: service.update(customer_id, body)))
 
     # -- products and prices --------------------------------------------------------------------
+
+    @classmethod
+    def check_product(cls, product: ProductSpec) -> None:
+        """What ``POST /v1/products`` would refuse (more than 15 marketing features, metadata
+        beyond Stripe's limits), found without sending it."""
+        params.product_create(product)
+
+    @classmethod
+    def check_price(cls, price: PriceSpec) -> None:
+        """What ``POST /v1/prices`` would refuse (an interval longer than three years, an
+        amount Stripe cannot take), found without sending it."""
+        super().check_price(price)
+        params.price_create(price)
 
     def list_products(self, *, active: bool | None = None) -> Iterator[Plan]:
         """``GET /v1/products``, every page (``active`` filters when given)."""
