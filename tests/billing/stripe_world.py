@@ -71,6 +71,7 @@ class StripeWorld:
     answer takes (a slow Stripe)."""
 
     def __init__(self, router: respx.Router, org_id: str) -> None:
+        self.router = router  # for a test's own routes (the writes it expects)
         self.lock = threading.Lock()
         self.gets: Counter[str] = Counter()
         self.failing: set[str] = set()

@@ -224,3 +224,17 @@ def test_a_payment_event_stores_the_payment(stripe_env: Env) -> None:
         "succeeded",
         2900,
     )
+
+
+@pytest.mark.parametrize("payment_first", [True, False], ids=["payment-first", "invoice-first"])
+def test_a_payment_names_its_invoice_whichever_event_came_first(stripe_env: Env, cli: Cli, payment_first: bool) -> None:
+    """Since the 2025 API versions a PaymentIntent no longer names its invoice (the invoice names
+    its payments): the link is set when either side is written, and kept by later fetches."""
+    paid = event("evt_pi", "payment_intent.succeeded", fixture("payment_intent"))
+    invoiced = event("evt_inv", "invoice.paid", fixture("invoice"))
+    for body in (paid, invoiced) if payment_first else (invoiced, paid):
+        assert stripe_env.deliver(body)["outcome"] == "processed"
+    assert tuple(stripe_env.one("SELECT provider_payment_id, provider_invoice_id FROM billing_payment")) == (PI, INV)
+    shown = cli.ok("--org", "acme", "billing", "payments", "show", PI)  # a fresh fetch, which names no invoice
+    assert (shown["provider_id"], shown["invoice"]) == (PI, INV)
+    assert stripe_env.one("SELECT provider_invoice_id FROM billing_payment")[0] == INV

@@ -316,9 +316,10 @@ def test_cancel_at_period_end_then_keep(harness: Harness) -> None:
 
 def test_a_plan_change_without_proration(harness: Harness) -> None:
     caps = harness.provider.capabilities
-    if Proration.NONE not in caps.prorations:
-        cannot = next(c for c in caps.cannot() if c.startswith("prorate"))
-        pytest.skip(f"{harness.provider.title} cannot {cannot}: v3 has no plan swap (see its capability notes)")
+    if not caps.change_plan:
+        assert "change a subscription's plan" in caps.cannot()
+        assert not any(c.startswith("prorate") for c in caps.cannot())  # no plan change: nothing to prorate
+        pytest.skip(f"{harness.provider.title} cannot change a subscription's plan: v3 has no plan swap")
     sub_id = harness.seed_subscription()
     route = harness.router.post(f"/v1/subscriptions/{sub_id}").mock(
         return_value=httpx.Response(200, json=_stripe("subscription"))
@@ -334,6 +335,32 @@ _REFUSED = {
     "undo_cancel": lambda p: p.undo_cancel_subscription("1"),
     "checkout": lambda p: p.create_checkout_session(None, idempotency_key="k"),
 }
+
+
+#: Operations of the interface every provider implements, whose capability flag may still say
+#: the provider refuses them (the services check the flag first; the provider refuses too).
+_CORE_REFUSED = {
+    "create_subscriptions": lambda p: p.create_subscription(None, idempotency_key="k"),
+    "change_plan": lambda p: p.change_subscription("1", price_id="p", proration=Proration.NONE),
+    "cancel_now": lambda p: p.cancel_subscription("1", at_period_end=False),
+}
+
+
+def test_core_operations_a_provider_cannot_do_are_refused_in_words(harness: Harness) -> None:
+    caps = harness.provider.capabilities
+    missing = [flag for flag in _CORE_REFUSED if not getattr(caps, flag)]
+    if not missing:
+        pytest.skip(f"{harness.provider.title} can do every core operation")
+    assert missing == ["create_subscriptions", "change_plan", "cancel_now"]  # Flutterwave v3
+    for flag in missing:
+        with pytest.raises(InvalidInput) as caught:
+            _CORE_REFUSED[flag](harness.provider)
+        assert (caught.value.code, caught.value.message.split(" cannot ")[0]) == (
+            "unsupported_by_provider",
+            harness.provider.title,
+        )
+    assert list(harness.provider.list_invoices()) == [] and not caps.invoices
+    assert not harness.router.calls
 
 
 def test_what_a_provider_cannot_do_is_refused_in_words(harness: Harness) -> None:

@@ -101,14 +101,31 @@ def test_capabilities_in_words_and_json() -> None:
         intervals=frozenset({BillingInterval.MONTH, BillingInterval.YEAR}),
         notes=("Prices are immutable.",),
     )
-    assert caps.cannot() == ["pause and resume subscriptions", "bill by day, week"]
+    assert caps.cannot() == ["pause subscriptions", "bill by day, week"]
     assert caps.as_json() == {
-        "delete_customers": True, "payment_methods": True, "undo_cancel": True, "pause_subscriptions": False,
-        "checkout": True, "partial_refunds": True, "cancel_at_period_end": True, "product_features": True,
+        "delete_customers": True, "payment_methods": True, "create_subscriptions": True, "change_plan": True,
+        "cancel_now": True, "undo_cancel": True, "pause_subscriptions": False, "checkout": True,
+        "partial_refunds": True, "cancel_at_period_end": True, "invoices": True, "product_features": True,
         "prorations": ["always_invoice", "create_prorations", "none"], "intervals": ["month", "year"],
-        "notes": ["Prices are immutable."], "cannot": ["pause and resume subscriptions", "bill by day, week"],
+        "notes": ["Prices are immutable."], "cannot": ["pause subscriptions", "bill by day, week"],
     }  # fmt: skip
     assert len(Capabilities().cannot()) == 9
+
+
+def test_flutterwave_says_exactly_what_it_cannot_do() -> None:
+    """What v3 cannot do, in words: not "pause and resume" (resuming a scheduled cancellation
+    works), and no proration list for plan changes it cannot make at all."""
+    assert providers.get("flutterwave").capabilities.cannot() == [
+        "delete customers",
+        "manage saved payment methods",
+        "create subscriptions outside checkout",
+        "change a subscription's plan",
+        "cancel a subscription at once (--now)",
+        "pause subscriptions",
+        "invoices",
+        "feature lists on products",
+    ]
+    assert providers.get("stripe").capabilities.cannot() == []
 
 
 def test_check_provider_holds_capabilities_and_methods_together() -> None:

@@ -145,7 +145,7 @@ def test_answers_carry_no_detail(stripe_db: tuple[Database, str]) -> None:
         ("/nope", 404, {"error": "not found"}),
         ("/billing/webhooks/stripe", 405, {"error": "method not allowed"}),
         ("/billing/webhooks/flutterwave", 404, {"error": "provider not configured"}),
-        ("/billing/webhooks/no_such", 404, {"error": "provider not configured"}),
+        ("/billing/webhooks/no_such", 404, {"error": "not found"}),  # no such provider: a path like any other
         ("/billing/webhooks/stripe", 400, {"error": "invalid signature"}),  # wrong secret
         ("/billing/webhooks/stripe", 400, {"error": "invalid signature"}),  # tampered body
         ("/billing/webhooks/stripe", 400, {"error": "invalid signature"}),  # older than 300 s

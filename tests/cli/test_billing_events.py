@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import respx
 
@@ -146,3 +147,86 @@ def test_serve_refuses_bad_options_before_binding(cli: Cli) -> None:
         "invalid port 70000: must be between 0 and 65535"
     )
     assert cli.fails(2, "billing", "serve", "--host", "999.1.1.1")["code"] == "invalid_input"
+
+
+SUB2 = "sub_1SZkC1LkdIwHu7ixRt5Ab9Zq"
+
+
+def test_a_second_running_subscription_from_events_is_shown_and_never_guessed(cli: Cli, world: StripeWorld) -> None:
+    """A second subscription made outside zigznote (the dashboard, a checkout completed in
+    another tab) reaches us by its event: `show` lists it, and cancel/change refuse to pick one
+    until --subscription names it; checkout refuses a third before anything is sent."""
+    ingest(cli, sub_event("evt_s1", "customer.subscription.created"))
+    second = fixture("subscription") | {"id": SUB2, "created": 1795168000}
+    world.subscriptions[SUB2] = second
+    ingest(cli, event("evt_s2", "customer.subscription.created", second))
+    subs = ("--org", "acme", "billing", "subscriptions")
+
+    shown = cli.ok(*subs, "show")
+    assert (shown["provider_id"], [o["provider_id"] for o in shown["others"]]) == (SUB2, [SUB])
+    human = cli(*subs, "show")
+    assert human.exit_code == 0 and SUB in human.stdout and "also running" in human.stdout
+    assert "1 other subscription of this organization also running at stripe: changes need --subscription ID" in (
+        human.stderr
+    )
+    listed = f"{SUB2} (pro, active), {SUB} (pro, active)"
+    for args, action in ((("cancel",), "cancel"), (("change", "--plan", "team"), "change --plan team")):
+        error = cli.fails(4, *subs, *args)
+        assert error == {
+            "code": "several_subscriptions",
+            "message": f"organization 'acme' has 2 running stripe subscriptions: {listed}",
+            "hint": "name the one to act on, e.g. "
+            f"`zigznote --org acme billing subscriptions {action} --subscription {SUB}`",
+        }
+    canceled = fixture("subscription") | {"id": SUB2, "created": 1795168000, "cancel_at_period_end": True}
+    route = world_post(world, SUB2, canceled)
+    done = cli.ok(*subs, "cancel", "--subscription", SUB2)
+    assert (done["provider_id"], done["cancel_at_period_end"]) == (SUB2, True)
+    assert route.call_count == 1
+    assert cli.fails(3, *subs, "cancel", "--subscription", "sub_nope")["hint"] == f"its running ones: {SUB2}, {SUB}"
+
+    checkout = world.router.post("/v1/checkout/sessions")
+    error = cli.fails(
+        4, "--org", "acme", "billing", "checkout", "--plan", "pro", "--success-url", "https://a.example/ok",
+        "--cancel-url", "https://a.example/back",
+    )  # fmt: skip
+    assert error == {
+        "code": "subscription_exists",
+        "message": f"organization 'acme' already has an active subscription ({SUB2})",
+        "hint": "change its plan with `zigznote --org acme billing subscriptions change --plan PLAN`",
+    }
+    assert checkout.call_count == 0
+
+
+def world_post(world: StripeWorld, sub_id: str, answer: dict[str, Any]) -> respx.Route:
+    """Stripe's answer to ``POST /v1/subscriptions/<sub_id>`` (an update), which also becomes
+    what later fetches return."""
+
+    def update(request: httpx.Request) -> httpx.Response:
+        world.subscriptions[sub_id] = answer
+        return httpx.Response(200, json=answer)
+
+    return world.router.post(f"/v1/subscriptions/{sub_id}").mock(side_effect=update)
+
+
+def test_events_show_names_the_organization(cli: Cli, world: StripeWorld) -> None:
+    org_id = cli.ok("orgs", "show", "acme")["id"]
+    ingest(cli, sub_event("evt_o1"))
+    shown = cli.ok(*EVENTS, "show", "evt_o1")
+    assert (shown["org"], shown["org_id"]) == ("acme", org_id)
+    human = cli(*EVENTS, "show", "evt_o1")
+    lines = [" ".join(line.split()) for line in human.stdout.splitlines()]
+    assert f"organization acme ({org_id})" in lines
+
+
+def test_serve_without_any_configured_provider_refuses_to_start(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "FLUTTERWAVE_SECRET_KEY", "FLUTTERWAVE_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    error = cli.fails(6, "billing", "serve", "--port", "0")
+    assert error == {
+        "code": "no_provider_configured",
+        "message": "no payment provider can receive events, so billing serve would answer every request 404 "
+        "(flutterwave: FLUTTERWAVE_SECRET_KEY is not set; stripe: STRIPE_SECRET_KEY is not set)",
+        "hint": "set FLUTTERWAVE_SECRET_KEY and FLUTTERWAVE_WEBHOOK_SECRET, or STRIPE_SECRET_KEY and "
+        "STRIPE_WEBHOOK_SECRET; `zigznote billing providers` shows what each one lacks",
+    }

@@ -16,6 +16,8 @@ from tests.billing.fake_world import World
 from tests.billing.support import stable, write_plans
 from tests.conftest import Cli
 from zigznote.billing.money import Money
+from zigznote.billing.providers.base import ProviderRefused
+from zigznote.billing.types import SubscriptionStatus
 from zigznote.errors import ProviderError
 
 __all__ = ["fake_billing"]  # fixtures used by name
@@ -215,14 +217,48 @@ def test_a_refund_whose_answer_was_lost_is_finished_not_repeated(cli: Cli, shop:
     assert cli.fails(5, *ORG, "payments", "refund", "pi_1", "--amount", "20")["code"] == "provider_error"
     assert [(r.id, r.amount) for r in shop.refunds.values()] == [("re_1", Money(2000, "USD"))]
     assert _rows(cli)["operations"][-1] == ("refund.create", "pending")
-    # The operator retries with another amount: the lost refund is finished, not a second one made.
-    data = cli.ok(*ORG, "payments", "refund", "pi_1", "--amount", "5")
-    assert data["refund"]["provider_id"] == "re_1" and data["refund"]["amount"]["amount"] == 2000
-    assert data["notes"][0].endswith("with its original parameters, not this command's (run it again for a new one)")
+    # The operator retries with another amount: the lost refund is finished, not a second one made,
+    # and the command says its own $5.00 was not sent (exit 4, no ✓).
+    error = cli.fails(4, *ORG, "payments", "refund", "pi_1", "--amount", "5")
+    started = error["message"].split("(started ")[1].split(")")[0]
+    assert error == {
+        "code": "earlier_operation_finished",
+        "message": f"finished an earlier refund of this payment that got no answer (started {started}): $20.00 "
+        "(re_1, succeeded); this command's refund ($5.00) was not sent",
+        "hint": "$30.00 is left refundable; to refund $5.00 too, run the command again: "
+        "`zigznote --org acme billing payments refund pi_1 --amount 5.00`",
+    }
     keys = [k["idempotency_key"] for _a, k in shop.called("create_refund")]
     assert len(keys) == 2 and keys[0] == keys[1]
     assert list(shop.refunds) == ["re_1"]
     assert _rows(cli)["payments"][0] == ("pi_1", 5000, 2000, "USD", "succeeded")
+    assert _rows(cli)["operations"][-1] == ("refund.create", "completed")
+    # Run again, as the hint says: a new operation (new key), refunding $5.00; no note.
+    again = cli.ok(*ORG, "payments", "refund", "pi_1", "--amount", "5")
+    assert (again["refund"]["provider_id"], again["refund"]["amount"]["amount"], again["notes"]) == ("re_2", 500, [])
+    assert shop.called("create_refund")[-1][1]["idempotency_key"] != keys[0]
+
+
+def test_the_same_refund_retried_after_a_lost_answer_is_a_success_with_a_note(cli: Cli, shop: World) -> None:
+    shop.lose.add("create_refund")
+    cli.fails(5, *ORG, "payments", "refund", "pi_1", "--amount", "20")
+    data = cli.ok(*ORG, "payments", "refund", "pi_1", "--amount", "20")  # its own request: finished, exit 0
+    assert (data["refund"]["provider_id"], len(data["notes"])) == ("re_1", 1)
+    assert data["notes"][0].startswith("finished an earlier refund that got no answer (started ")
+    assert data["notes"][0].endswith("), with the same idempotency key")
+
+
+def test_a_refund_the_provider_refuses_closes_its_operation(cli: Cli, shop: World) -> None:
+    """A definite refusal (the provider answered: nothing refunded) is not an unanswered
+    operation: the next refund, of another amount, is a new request, with no "earlier" note."""
+    shop.fail["create_refund"] = [ProviderRefused("Fake refused the refund: insufficient balance")]
+    error = cli.fails(5, *ORG, "payments", "refund", "pi_1", "--amount", "20")
+    assert (error["code"], error["message"]) == ("provider_refused", "Fake refused the refund: insufficient balance")
+    assert _rows(cli)["operations"][-1] == ("refund.create", "failed")
+    data = cli.ok(*ORG, "payments", "refund", "pi_1", "--amount", "5")
+    assert (data["refund"]["amount"]["amount"], data["notes"]) == (500, [])
+    keys = [k["idempotency_key"] for _a, k in shop.called("create_refund")]
+    assert len(keys) == 2 and keys[0] != keys[1]
 
 
 def test_the_refund_is_kept_when_the_payment_cannot_be_read_again(cli: Cli, shop: World) -> None:
@@ -304,11 +340,60 @@ def test_checkout_prints_the_hosted_url(cli: Cli, shop: World, tmp_path: Path, m
 def test_checkout_refusals(cli: Cli, shop: World, tmp_path: Path) -> None:
     cli.ok("billing", "plans", "sync", "--file", write_plans(tmp_path / "plans.toml"))
     error = cli.fails(2, *ORG, "checkout", "--plan", "pro", "--currency", "USD")
+    assert error == {  # both missing: one error naming both
+        "code": "url_required",
+        "message": "no --success-url or --cancel-url given: the checkout page needs both",
+        "hint": "pass --success-url https://… --cancel-url https://…, or set ZIGZNOTE_BILLING_SUCCESS_URL and "
+        "ZIGZNOTE_BILLING_CANCEL_URL",
+    }
+    error = cli.fails(2, *ORG, "checkout", "--plan", "pro", "--currency", "USD", "--success-url", "https://a.example/")
     assert error == {
         "code": "url_required",
-        "message": "no --success-url given",
-        "hint": "pass --success-url https://… or set ZIGZNOTE_BILLING_SUCCESS_URL",
+        "message": "no --cancel-url given",
+        "hint": "pass --cancel-url https://… or set ZIGZNOTE_BILLING_CANCEL_URL",
     }
     bad = ("--success-url", "javascript:alert(1)", "--cancel-url", "https://a.example/")
     assert cli.fails(2, *ORG, "checkout", "--plan", "pro", "--currency", "USD", *bad)["code"] == "invalid_url"
     assert shop.called("create_checkout_session") == []
+
+
+def test_the_checkout_help_example_works_as_written(cli: Cli, shop: World, tmp_path: Path, monkeypatch: Any) -> None:
+    """`billing checkout --help` shows an example and the settings it needs; set them, and the
+    example runs as printed (its --open included: a BROWSER command records the URL)."""
+    cli.ok("billing", "plans", "sync", "--file", write_plans(tmp_path / "plans.toml"))
+    text = " ".join(cli("billing", "checkout", "--help", db=False).stdout.split())
+    example = text.split("Example: zigznote ", 1)[1].split(" (with ", 1)[0]
+    assert example == "--org acme billing checkout --plan pro --currency USD --open"
+    assert "(with ZIGZNOTE_BILLING_SUCCESS_URL and ZIGZNOTE_BILLING_CANCEL_URL set; else add" in text
+    monkeypatch.setenv("ZIGZNOTE_BILLING_SUCCESS_URL", "https://app.example/billing/done")
+    monkeypatch.setenv("ZIGZNOTE_BILLING_CANCEL_URL", "https://app.example/billing")
+    browser, opened = tmp_path / "browser", tmp_path / "browser.out"
+    browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{opened}"\n')
+    browser.chmod(0o755)
+    monkeypatch.setenv("BROWSER", str(browser))
+    ran = cli(*example.split())
+    assert ran.exit_code == 0, ran.stderr
+    assert ran.stdout == "https://checkout.fake.test/c/pay/cs_1\n"
+    assert opened.read_text() == "https://checkout.fake.test/c/pay/cs_1\n"
+
+
+def test_checkout_is_refused_while_a_subscription_runs(cli: Cli, shop: World, tmp_path: Path) -> None:
+    cli.ok("billing", "plans", "sync", "--file", write_plans(tmp_path / "plans.toml"))
+    urls = ("--success-url", "https://a.example/ok", "--cancel-url", "https://a.example/no")
+    cli.ok(*ORG, "subscriptions", "create", "--plan", "pro", "--currency", "USD")
+    error = cli.fails(4, *ORG, "checkout", "--plan", "team", "--currency", "USD", *urls)
+    assert error == {
+        "code": "subscription_exists",
+        "message": "organization 'acme' already has an active subscription (sub_1)",
+        "hint": "change its plan with `zigznote --org acme billing subscriptions change --plan PLAN`",
+    }
+    assert shop.called("create_checkout_session") == [] and _rows(cli)["operations"][-1][0] != "checkout.create"
+    for status in ("trialing", "past_due", "paused", "unpaid", "incomplete"):  # every running state
+        shop.subscriptions["sub_1"] = replace(shop.subscriptions["sub_1"], status=SubscriptionStatus(status))
+        cli.ok(*ORG, "subscriptions", "sync")
+        assert cli.fails(4, *ORG, "checkout", "--plan", "team", "--currency", "USD", *urls)["code"] == (
+            "subscription_exists"
+        )
+    shop.subscriptions["sub_1"] = replace(shop.subscriptions["sub_1"], status=SubscriptionStatus.CANCELED)
+    cli.ok(*ORG, "subscriptions", "sync")
+    assert cli.ok(*ORG, "checkout", "--plan", "team", "--currency", "USD", *urls)["id"] == "cs_1"

@@ -160,6 +160,22 @@ def test_a_plan_left_out_of_the_file_is_archived(cli: Cli, fake_billing: World, 
     ]
 
 
+def test_an_unknown_plan_suggests_only_plans_still_offered(cli: Cli, fake_billing: World, tmp_path: Path) -> None:
+    file = write_plans(tmp_path / "plans.toml")
+    cli.ok("billing", "plans", "sync", "--file", file)
+    write_plans(tmp_path / "plans.toml", PLANS_TOML.split("[plans.team]")[0])
+    cli.ok("billing", "plans", "sync", "--file", file)  # team left the file: archived
+    assert cli.fails(3, "billing", "plans", "show", "nope") == {
+        "code": "plan_not_found",
+        "message": "no plan 'nope'",
+        "hint": "plans: pro (`zigznote billing plans sync --file plans.toml` adds the file's plans)",
+    }
+    cli.ok("orgs", "create", "acme")
+    error = cli.fails(3, "--org", "acme", "billing", "checkout", "--plan", "nope", "--currency", "USD",
+                      "--success-url", "https://a.example/ok", "--cancel-url", "https://a.example/no")  # fmt: skip
+    assert error["hint"].startswith("plans: pro (")
+
+
 def test_dry_run_sends_and_stores_nothing(cli: Cli, fake_billing: World, tmp_path: Path) -> None:
     data = cli.ok("billing", "plans", "sync", "--file", write_plans(tmp_path / "plans.toml"), "--dry-run")
     assert data["dry_run"] is True

@@ -243,3 +243,51 @@ def test_without_a_secret_key_exit_6_and_nothing_stored(cli: Cli, stripe_env: re
     assert not stripe_env.calls
     rows = {r["name"]: r for r in cli.ok("billing", "providers")}
     assert (rows["stripe"]["default"], rows["stripe"]["configured"]) == (True, False)
+
+
+def test_plans_sync_refuses_an_interval_stripe_cannot_bill_before_anything_is_sent(
+    cli: Cli, stripe_env: respx.Router, tmp_path: Path
+) -> None:
+    stripe = Catalog(stripe_env)
+    file = tmp_path / "plans.toml"
+    file.write_text(
+        CATALOG.replace('interval = "year", amount = "5" }', 'interval = "month", amount = "5", interval_count = 48 }')
+    )
+    for dry in (("--dry-run",), ()):
+        error = cli.fails(2, "billing", "plans", "sync", "--file", str(file), *dry)
+        assert error == {
+            "code": "interval_too_long",
+            "message": f"{file}:pro:price 5 (ISK/48 months): Stripe bills at most every 36 months (three years), "
+            "not every 48",
+            "hint": f'change it in {file}, or offer it only at flutterwave with providers = ["flutterwave"]',
+        }
+    assert stripe.posts == [] and not stripe_env.calls  # not even the product list was read
+
+
+def test_a_lost_refund_finished_by_a_command_with_another_amount_exits_4(cli: Cli, stripe_env: respx.Router) -> None:
+    _customer(cli, stripe_env)
+    stripe_env.get(f"/v1/payment_intents/{PI}").mock(return_value=httpx.Response(200, json=load("payment_intent")))
+    down = {"on": True}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if down["on"]:
+            raise httpx.ConnectError("connection reset by peer")
+        return httpx.Response(200, json=load("refund"))
+
+    refunds = stripe_env.post("/v1/refunds").mock(side_effect=answer)
+    error = cli.fails(5, *ORG, "payments", "refund", PI, "--amount", "10.00")
+    assert (error["code"], error["message"]) == ("stripe_unreachable", "could not reach Stripe (ConnectError)")
+    down["on"] = False
+    error = cli.fails(4, *ORG, "payments", "refund", PI, "--amount", "5.00")
+    assert error["code"] == "earlier_operation_finished"
+    assert error["message"].endswith(
+        "$10.00 (re_3SZkB9LkdIwHu7ix0Rf4g5H6, succeeded); this command's refund ($5.00) was not sent"
+    )
+    assert error["hint"] == (
+        "$19.00 is left refundable; to refund $5.00 too, run the command again: "
+        f"`zigznote --org acme billing payments refund {PI} --amount 5.00`"
+    )
+    sent = [(form(c.request), c.request.headers["Idempotency-Key"]) for c in refunds.calls]
+    # Every attempt, the finishing one included, sent the first command's amount with its one key.
+    assert all(f == [("payment_intent", PI), ("amount", "1000")] for f, _k in sent) and len(sent) == 4
+    assert len({k for _f, k in sent}) == 1  # with its one key

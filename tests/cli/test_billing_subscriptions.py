@@ -56,7 +56,7 @@ def test_create_then_show(cli: Cli, ready: World) -> None:
     )
     assert dict(request.metadata) == {"zigznote_org": created["org_id"], "zigznote_plan": "pro"}
     assert kwargs["idempotency_key"].startswith(f"zigznote/subscription.create/{created['org_id']}/bop_")
-    assert cli.ok(*ORG, "show") == {k: v for k, v in created.items() if k != "notes"}
+    assert cli.ok(*ORG, "show") == {**{k: v for k, v in created.items() if k != "notes"}, "others": []}
 
 
 def test_create_refusals_send_nothing(cli: Cli, ready: World) -> None:
@@ -145,11 +145,12 @@ def test_cancel_at_period_end_then_resume(cli: Cli, ready: World) -> None:
     assert (resumed["cancel_at_period_end"], resumed["cancel_at"]) == (False, None)
     assert ready.called("undo_cancel_subscription") == [(("sub_1",), {})]
     error = cli.fails(4, *ORG, "resume")
-    assert error["code"] == "nothing_to_resume"
-    assert (
-        error["message"]
-        == "the subscription of 'acme' (sub_1) is active and not scheduled to cancel: nothing to resume"
-    )
+    assert error == {
+        "code": "nothing_to_resume",
+        "message": "the subscription of 'acme' (sub_1) is active and not scheduled to cancel: nothing to resume",
+        "hint": "resume withdraws a cancellation scheduled with `billing subscriptions cancel` (or resumes a paused "
+        "subscription); `zigznote --org acme billing subscriptions show` shows its state",
+    }
 
     ready.subscriptions["sub_1"] = replace(ready.subscriptions["sub_1"], status=SubscriptionStatus.PAUSED)
     assert cli.ok(*ORG, "resume")["status"] == "active"
@@ -186,3 +187,57 @@ def test_human_show(cli: Cli, ready: World) -> None:
     assert ran.exit_code == 0
     lines = [" ".join(line.split()) for line in ran.stdout.splitlines()]
     assert "price ¥15,000" in lines and "plan team" in lines and "status active" in lines
+
+
+def test_sync_without_org_or_all_offers_both(cli: Cli, ready: World) -> None:
+    for what in ("subscriptions", "customers"):
+        assert cli.fails(2, "billing", what, "sync") == {
+            "code": "org_required",
+            "message": "no organization selected",
+            "hint": "pass --org SLUG for one organization, or --all for every one: "
+            f"`zigznote billing {what} sync --all`",
+        }
+
+
+def test_an_unknown_default_provider_is_a_bad_setting(cli: Cli, ready: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZIGZNOTE_BILLING_PROVIDER", "nope")
+    error = cli.fails(6, *ORG, "show")
+    assert error == {
+        "code": "unknown_provider",
+        "message": "ZIGZNOTE_BILLING_PROVIDER (the default payment provider) is 'nope', which is not a provider",
+        "hint": "set it to one of the known providers: fake, flutterwave, stripe, or pass --provider",
+    }
+    assert cli.fails(2, *ORG, "show", "--provider", "nope")["code"] == "unknown_provider"  # a bad option: usage
+    assert cli.ok(*ORG, "create", "--plan", "pro", "--currency", "USD", "--provider", "fake")["provider"] == "fake"
+
+
+def test_a_second_running_subscription_is_shown_and_every_change_refuses_to_guess(cli: Cli, ready: World) -> None:
+    cli.ok(*ORG, "create", "--plan", "pro", "--currency", "USD")
+    ready.subscriptions["sub_2"] = replace(ready.subscriptions["sub_1"], id="sub_2", status=SubscriptionStatus.PAST_DUE)
+    cli.ok(*ORG, "sync")  # made in the provider's dashboard, reported by sync or an event
+    shown = cli.ok(*ORG, "show")
+    assert [o["provider_id"] for o in shown["others"]] == [s for s in ("sub_1", "sub_2") if s != shown["provider_id"]]
+    for args in (("cancel",), ("cancel", "--now"), ("resume",), ("change", "--plan", "team")):
+        error = cli.fails(4, *ORG, *args)
+        assert error["code"] == "several_subscriptions" and "sub_1" in error["message"] and "sub_2" in error["message"]
+        assert f"billing subscriptions {' '.join(args)} --subscription " in error["hint"]
+    assert ready.called("cancel_subscription") == [] and ready.called("change_subscription") == []
+    done = cli.ok(*ORG, "cancel", "--now", "--subscription", "sub_2")
+    assert (done["provider_id"], done["status"]) == ("sub_2", "canceled")
+    assert cli.ok(*ORG, "show")["others"] == []  # one runs again: commands act on it
+    assert cli.ok(*ORG, "cancel")["provider_id"] == "sub_1"
+
+
+def test_a_lost_create_finished_by_a_command_for_another_plan_exits_4(cli: Cli, ready: World) -> None:
+    ready.lose.add("create_subscription")
+    assert cli.fails(5, *ORG, "create", "--plan", "pro", "--currency", "USD")["code"] == "provider_error"
+    error = cli.fails(4, *ORG, "create", "--plan", "team", "--currency", "USD")
+    started = error["message"].split("(started ")[1].split(")")[0]
+    assert error == {
+        "code": "earlier_operation_finished",
+        "message": f"finished an earlier subscription create that got no answer (started {started}): sub_1 on pro, "
+        "active; this command's request (plan team) was not sent",
+        "hint": "`zigznote --org acme billing subscriptions show` shows it; "
+        "`billing subscriptions change --plan team` moves it to the plan asked for now",
+    }
+    assert list(ready.subscriptions) == ["sub_1"] and cli.ok(*ORG, "show")["plan"] == "pro"

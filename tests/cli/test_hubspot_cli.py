@@ -172,8 +172,13 @@ def test_disconnect_revokes_and_deletes(cli: Cli, org: dict[str, Any], store: St
     # Connected again to the same portal: the objects are found by their keys, not duplicated.
     connect_with(store, hub.install())
     again = cli.ok("--org", "acme", "hubspot", "sync", "m-100")
-    assert [i["action"] for i in again["items"] if i["object"] != "contact"] == ["updated"] * 3
+    assert [i["action"] for i in again["items"] if i["object"] in ("meeting", "task")] == ["updated"] * 3
+    # The links (and the record of which contacts were associated) went with the disconnect: the
+    # contacts are associated once more, and HubSpot keeps one association per pair.
+    assert [i["action"] for i in again["items"] if i["object"] == "association"] == ["associated"] * 6
     assert len(hub.objects["meetings"]) == 1 and len(hub.objects["tasks"]) == 2
+    objects = [*hub.objects["meetings"].values(), *hub.objects["tasks"].values()]
+    assert [len(set(o.associations)) for o in objects] == [2, 2, 2] == [len(o.associations) for o in objects]
 
 
 def test_disconnect_human_output_says_where_to_uninstall(

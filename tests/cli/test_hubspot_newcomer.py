@@ -88,7 +88,7 @@ def test_a_refused_pasted_token_says_to_check_the_token_not_to_connect_again(
     assert ran.stdout == ""
     error = ran.error
     assert error["code"] == "credentials_rejected"
-    assert error["message"].startswith("HubSpot refused the access token for HubSpot account details: ")
+    assert error["message"].startswith("HubSpot refused the access token for account details: ")
     assert error["hint"] == (
         "check the token: copy the service key (or legacy private-app access token) again from the HubSpot "
         "account's settings; a deleted or rotated key must be replaced by the new one"

@@ -37,6 +37,10 @@ def test_default_version_is_the_newest_dated_release_and_paths_are_templates() -
         assert client.url("token") == f"{API}/oauth/2026-03/token"
         assert client.url("account") == f"{API}/account-info/2026-03/details"
         assert client.url("owners") == f"{API}/crm/owners/2026-03"
+        assert (
+            client.url("associate", object_type="tasks", to_object_type="contacts")
+            == f"{API}/crm/associations/2026-03/tasks/contacts/batch/create"
+        )
     finally:
         client.close()
     custom = HubSpotClient(api_base=API, paths={"owners": "/crm/v3/owners"})
@@ -49,6 +53,7 @@ def test_default_version_is_the_newest_dated_release_and_paths_are_templates() -
         "search",
         "batch_create",
         "batch_update",
+        "associate",
         "owners",
         "account",
         "token",
@@ -193,9 +198,7 @@ def test_http_401_is_credentials_rejected_with_category_and_correlation(hubspot:
         hubspot.account(TOKEN)
     err = caught.value
     assert (err.code, err.exit_code) == ("credentials_rejected", 6)
-    assert err.message.startswith(
-        "HubSpot refused the access token for HubSpot account details: EXPIRED_AUTHENTICATION: "
-    )
+    assert err.message.startswith("HubSpot refused the access token for account details: EXPIRED_AUTHENTICATION: ")
     assert err.message.endswith("(correlation ID 7f7e3b2a-1c0d-4e5f-8a9b-0c1d2e3f4a5b)")
     assert err.hint == "run `zigznote hubspot connect` again"
 

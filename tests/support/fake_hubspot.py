@@ -31,7 +31,9 @@ Endpoints (behaviour and shapes from HubSpot's documentation; see ``fake_hubspot
   the documented filter and page limits enforced; ``search_delay`` hides fresh writes),
   ``…/batch/create`` and ``…/batch/update`` (≤ 100 inputs; per-item results and errors with the
   ``objectWriteTraceId``, 207 when any failed; ``whole_batch_rejects`` turns one bad input into a
-  400 for the whole batch). Any path with another version than ``versions``: 404.
+  400 for the whole batch), ``POST /crm/associations/{version}/{from}/contacts/batch/create``
+  (existing records associated; a pair already associated stays one). Any path with another
+  version than ``versions``: 404.
 - Bearer tokens: unknown or revoked → 401 ``INVALID_AUTHENTICATION``, past expiry → 401
   ``EXPIRED_AUTHENTICATION``, missing scope → 403 ``MISSING_SCOPES``.
 
@@ -40,7 +42,7 @@ Knobs (constructor arguments and attributes): ``client_id``, ``client_secret``,
 ``grant_scopes``, ``authorize``, ``search_delay``, ``whole_batch_rejects``, ``clock``.
 Scripted failures: ``fake.fail("batch_create", status=429, body=…, retry_after=1)`` answers the
 next call of that endpoint so; ``fake.reject("tasks", lambda item: …)`` refuses matching batch
-inputs (one 207 error each) ``times`` times.
+inputs (one 207 error each) ``times`` times (``"associations"``: association inputs).
 Records: ``fake.requests``, ``fake.calls(name, object_type=None)``, ``fake.objects`` (type → id →
 :class:`CrmObject`), ``fake.updates``, ``fake.revoked``.
 Helpers: ``install()`` (tokens as a finished OAuth flow leaves them), ``service_key()``,
@@ -70,6 +72,7 @@ DEFAULT_SCOPES = ("oauth", "crm.objects.contacts.read", "crm.objects.contacts.wr
 _CRM_RE = re.compile(
     r"^/crm/objects/(?P<version>[^/]+)/(?P<type>[a-z0-9_-]+)/(?P<op>search|batch/create|batch/update)$"
 )
+_ASSOC_RE = re.compile(r"^/crm/associations/(?P<version>[^/]+)/(?P<type>[a-z0-9_-]+)/[a-z0-9_-]+/batch/create$")
 _OAUTH_RE = re.compile(r"^/oauth/(?P<version>[^/]+)/token(?P<op>/introspect|/revoke)?$")
 
 
@@ -269,6 +272,8 @@ def _route(method: str, path: str) -> tuple[str, str | None, str | None]:
     if found := _CRM_RE.match(path):
         op = {"search": "search", "batch/create": "batch_create", "batch/update": "batch_update"}[found["op"]]
         return (op if method == "POST" else "unknown"), found["type"], found["version"]
+    if found := _ASSOC_RE.match(path):
+        return ("associate" if method == "POST" else "unknown"), found["type"], found["version"]
     if found := re.match(r"^/crm/owners/(?P<version>[^/]+)/?$", path):
         return ("owners" if method == "GET" else "unknown"), None, found["version"]
     if found := re.match(r"^/account-info/(?P<version>[^/]+)/details$", path):

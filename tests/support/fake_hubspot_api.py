@@ -6,7 +6,8 @@ Each endpoint function takes the fake (its lock held) and the recorded request a
 function and in ``tests/fixtures/hubspot/README.md``): the dated OAuth endpoints
 (developers.hubspot.com/docs/api-reference/latest/authentication/manage-oauth-tokens), CRM
 search (…/latest/crm/search-the-crm), the object batch endpoints (…/crm/activities/meetings/batch/
-create-meetings and the same pages for tasks, contacts, updates), owners (…/crm/owners/guide),
+create-meetings and the same pages for tasks, contacts, updates), associations between existing
+records (…/crm/associations/associate-records/batch/create-associations-labeled), owners (…/crm/owners/guide),
 account details (…/account/account-info/guide) and the error shape of every dated spec.
 """
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS, MAX_PAGE, MAX_BATCH = 5, 6, 18, 200, 100
 #: Association type IDs HubSpot defines from each object type to contacts.
 CONTACT_ASSOCIATIONS = {"meetings": 200, "tasks": 204}
+#: HubSpot's object type IDs, as association results name them.
+OBJECT_TYPE_IDS = {"contacts": "0-1", "tasks": "0-27", "meetings": "0-47"}
 ENUMS = {
     "hs_task_status": {"NOT_STARTED", "IN_PROGRESS", "WAITING", "COMPLETED", "DEFERRED"},
     "hs_task_priority": {"NONE", "LOW", "MEDIUM", "HIGH"},
@@ -46,7 +49,7 @@ SCOPE_READ, SCOPE_WRITE, SCOPE_OWNERS = (
 class HubRequest:
     """One request as the fake received it. ``name``: the endpoint (``authorize``, ``token``,
     ``introspect``, ``revoke``, ``account``, ``owners``, ``search``, ``batch_create``,
-    ``batch_update``, or ``unknown``); ``object_type`` and ``version`` from the path; ``query``
+    ``batch_update``, ``associate``, or ``unknown``); ``object_type`` and ``version`` from the path; ``query``
     the query string; ``form`` the form body; ``json`` the parsed JSON body; ``token`` the bearer
     token; ``at`` ``time.monotonic()`` on arrival."""
 
@@ -310,10 +313,48 @@ def batch_update(fake: FakeHubSpot, req: HubRequest) -> tuple[int, dict[str, Any
     return _batch_answer(results, errors, created=False)
 
 
+def associate(fake: FakeHubSpot, req: HubRequest) -> tuple[int, dict[str, Any]]:
+    """POST /crm/associations/{version}/{from}/contacts/batch/create: each ``{from, to, types}``
+    input associates two existing records (one result ``{fromObjectTypeId, fromObjectId,
+    toObjectTypeId, toObjectId, labels}`` each; an existing pair stays one association); a bad
+    pair is an error naming both IDs in its ``context`` (207). ``fake.reject("associations", …)``
+    refuses matching inputs."""
+    from_type = req.object_type or ""
+    to_type = req.path.rstrip("/").split("/")[5]
+    inputs = _inputs(fake, req)
+    results: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for item in inputs:
+        source = str((item.get("from") or {}).get("id", ""))
+        target = str((item.get("to") or {}).get("id", ""))
+        expected = CONTACT_ASSOCIATIONS.get(from_type) if to_type == "contacts" else None
+        kinds = [(k.get("associationCategory"), k.get("associationTypeId")) for k in item.get("types") or []]
+        obj = fake.objects.get(from_type, {}).get(source)
+        problem = fake.rejection("associations", item)
+        if not problem and (expected is None or kinds != [("HUBSPOT_DEFINED", expected)]):
+            problem = f"association types {kinds} are not valid from {from_type} to {to_type}"
+        if not problem and obj is None:
+            problem = f"No {from_type} with ID {source} exists"
+        if not problem and target not in fake.objects.get(to_type, {}):
+            problem = f"No {to_type} with ID {target} exists"
+        if problem or obj is None or expected is None:
+            error = _item_error("VALIDATION_ERROR", problem or "invalid", None)
+            errors.append({**error, "context": {"fromObjectId": [source], "toObjectId": [target]}})
+            continue
+        if (target, expected) not in obj.associations:
+            obj.associations.append((target, expected))
+        results.append(
+            {"fromObjectTypeId": OBJECT_TYPE_IDS[from_type], "fromObjectId": source,
+             "toObjectTypeId": OBJECT_TYPE_IDS[to_type], "toObjectId": target, "labels": []}
+        )  # fmt: skip
+    return _batch_answer(results, errors, created=True)
+
+
 ENDPOINTS: dict[str, Callable[[FakeHubSpot, HubRequest], tuple[int, dict[str, Any]]]] = {
     "account": account,
     "owners": owners,
     "search": search,
     "batch_create": batch_create,
     "batch_update": batch_update,
+    "associate": associate,
 }

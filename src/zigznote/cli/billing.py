@@ -32,13 +32,14 @@ app = group(
 plans_app = group("The plan catalog: what plans.toml offers, synced to the payment provider.")
 app.add_typer(plans_app, name="plans")
 
+#: The short facts first and the long list of what it cannot do last, where it has the width;
+#: the title (the name capitalized) is in --json.
 PROVIDER_COLUMNS: list[Column] = [
     ("name", "name"),
-    ("title", "title"),
     ("default", "default"),
     ("configured", "configured"),
-    ("cannot", "cannot"),
     ("problem", "problem"),
+    ("cannot", "cannot"),
 ]
 PLAN_COLUMNS: list[Column] = [
     ("slug", "plan"),

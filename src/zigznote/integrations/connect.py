@@ -57,7 +57,7 @@ def obtain_grant(
     propagates. The code is exchanged exactly once, after the flow succeeded.
     """
     request = integration.authorization_request()
-    notify(f"Open this URL in a browser to authorize zigznote with {integration.provider}:")
+    notify(f"Open this URL in a browser to authorize zigznote with {integration.title or integration.provider}:")
     notify(request.url)
     mode = "paste" if no_browser else browser_mode(env)
     if mode == "paste":

@@ -46,6 +46,9 @@ class FlutterwaveFake:
         #: how many of the next verify calls time out (Flutterwave not answering)
         self.verify_timeouts = 0
         self.verify_calls = 0
+        #: how many of the next refund requests time out before Flutterwave makes anything
+        self.refund_timeouts = 0
+        self.router = router  # for a test's own routes
         router.get("/payment-plans").mock(side_effect=lambda r: _page(self.plans, "Payment plans fetched"))
         router.get(url__regex=r"/payment-plans/\d+$").mock(side_effect=self._plan)
         router.post("/payment-plans").mock(side_effect=self._create_plan)
@@ -152,6 +155,9 @@ class FlutterwaveFake:
 
     def _refund(self, request: httpx.Request) -> httpx.Response:
         self.posts.append(request)
+        if self.refund_timeouts > 0:
+            self.refund_timeouts -= 1
+            raise httpx.ReadTimeout("no answer")
         tx_id = self._id(request, "transactions")
         tx = next(t for t in self.transactions if t["id"] == tx_id)
         sent = json.loads(request.content, parse_float=Decimal)

@@ -15,6 +15,7 @@ import respx
 from tests.billing.flutterwave.conftest import API, EMAIL, SECRET_KEY, TX_ID, body, error, load, ok, query
 from tests.billing.flutterwave.fakes import FlutterwaveFake
 from zigznote.billing.money import Money
+from zigznote.billing.providers.base import ProviderRefused
 from zigznote.billing.providers.flutterwave.params import tx_ref
 from zigznote.billing.providers.flutterwave.provider import FlutterwaveProvider
 from zigznote.billing.types import (
@@ -292,10 +293,8 @@ def test_insufficient_balance_is_a_clear_provider_error(provider: FlutterwavePro
     assert caught.value.message == (
         "Flutterwave refused refund transaction 288200108: Insufficient balance in wallet to process this refund"
     )
-    assert (
-        caught.value.hint
-        == "refunds are paid from your Flutterwave balance: top it up, then run the command again"
-    )
+    assert caught.value.hint == "refunds are paid from your Flutterwave balance: top it up, then run the command again"
+    assert isinstance(caught.value, ProviderRefused)  # answered: nothing was done, nothing to resend
 
 
 def test_flutterwave_s_own_refusal_of_the_amount_is_conflict(

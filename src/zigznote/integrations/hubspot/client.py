@@ -13,7 +13,7 @@ legacy private-app token all work the same way) and JSON bodies. Rate limits
 waited out, ``Retry-After`` first, else the window of the ``policyName`` in the body
 (``TEN_SECONDLY_ROLLING`` 10 s, ``SECONDLY`` 1 s), within ``max_wait`` seconds per call; a
 ``DAILY`` limit is not waited for. Errors: :mod:`.errors`. Contact search: :mod:`.search`;
-batch writes: :mod:`.batch`.
+batch writes: :mod:`.batch`; associations between existing records: :mod:`.associations`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import httpx
 
 from zigznote.errors import CredentialsRejected, InvalidInput, ProviderError
 from zigznote.integrations.http import DEFAULT_MAX_BODY_BYTES, Reply, make_client, retry_after_seconds, send
-from zigznote.integrations.hubspot import batch, search
+from zigznote.integrations.hubspot import associations, batch, search
 from zigznote.integrations.hubspot.batch import ItemResult
 from zigznote.integrations.hubspot.errors import (
     hubspot_error,
@@ -62,6 +62,7 @@ PATHS: Mapping[str, str] = {
     "search": "/crm/objects/{version}/{object_type}/search",
     "batch_create": "/crm/objects/{version}/{object_type}/batch/create",
     "batch_update": "/crm/objects/{version}/{object_type}/batch/update",
+    "associate": "/crm/associations/{version}/{object_type}/{to_object_type}/batch/create",
     "owners": "/crm/owners/{version}",
     "account": "/account-info/{version}/details",
     "token": "/oauth/{version}/token",
@@ -164,13 +165,15 @@ class HubSpotClient:
 
     # -- the one request path ------------------------------------------------------------
 
-    def url(self, name: str, *, object_type: str | None = None) -> str:
-        """The full URL of path ``name`` (a key of :data:`PATHS`) for this base and version."""
+    def url(self, name: str, *, object_type: str | None = None, to_object_type: str | None = None) -> str:
+        """The full URL of path ``name`` (a key of :data:`PATHS`) for this base and version
+        (``to_object_type``: the second object type of an associations path)."""
         values = {"version": self.version}
-        if object_type is not None:
-            if not _SEGMENT_RE.fullmatch(object_type):
-                raise InvalidInput(f"not a HubSpot object type: {object_type!r}")
-            values["object_type"] = object_type
+        for field, kind in (("object_type", object_type), ("to_object_type", to_object_type)):
+            if kind is not None:
+                if not _SEGMENT_RE.fullmatch(kind):
+                    raise InvalidInput(f"not a HubSpot object type: {kind!r}")
+                values[field] = kind
         return self.api_base + self.paths[name].format(**values)
 
     def request(
@@ -373,3 +376,20 @@ class HubSpotClient:
         """Update objects (inputs ``{"id", "properties", "objectWriteTraceId"}``) in batches of
         ≤ 100, read per item; see :func:`.batch.write`."""
         return batch.write(self, token, object_type, inputs, mode="update", progress=progress)
+
+    def associate(
+        self,
+        token: str,
+        from_type: str,
+        to_type: str,
+        pairs: Sequence[tuple[str, str]],
+        type_id: int,
+        *,
+        category: str = "HUBSPOT_DEFINED",
+        progress: MutableMapping[str, ItemResult] | None = None,
+    ) -> list[ItemResult]:
+        """Associate existing records, ``(from ID, to ID)`` pairs, in batches of ≤ 100, read
+        per pair (keys ``"<from>:<to>"``); see :func:`.associations.associate`."""
+        return associations.associate(
+            self, token, from_type, to_type, pairs, type_id, category=category, progress=progress
+        )

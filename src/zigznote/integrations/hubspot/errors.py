@@ -165,7 +165,9 @@ def hubspot_error(status: int, error: ErrorBody, *, what: str, redirect: str | N
     """
     detail = error.describe()
     if status == 401:
-        return CredentialsRejected(f"HubSpot refused the access token for {what}: {detail}", provider="hubspot")
+        return CredentialsRejected(
+            f"HubSpot refused the access token for {what.removeprefix('HubSpot ')}: {detail}", provider="hubspot"
+        )
     if status == 403:
         if error.category == "MISSING_SCOPES" or error.scopes:
             needed = ", ".join(error.scopes) or "(HubSpot did not say which)"

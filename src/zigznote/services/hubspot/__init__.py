@@ -9,7 +9,8 @@ through ``call_with_token``; nothing here prints.
 
 Modules: ``connection`` (connect, status, test, disconnect), ``settings`` (auto-sync rule,
 contact creation, default owner), ``contacts`` (search), ``plan`` (what a meeting becomes:
-pure), ``sync`` (sending the plan, recording links), ``links`` (the link store), ``_common``
+pure), ``sync`` (sending the plan, recording links), ``links`` (the link store),
+``associations`` (which contacts each synced object is associated with), ``_common``
 (the provider's description, client, token calls). What HubSpot and Slack share (app
 credentials, the job rule, the connect orchestration, ``disconnect --local-only``) is
 ``services.integrations.common``. Functions take ``(db, vault, settings)`` first.

@@ -22,7 +22,22 @@ from zigznote.store.models import IntegrationLink, table_of
 from zigznote.timeutil import iso, utcnow
 from zigznote.untrusted import storable_text
 
-__all__ = ["Lease", "Link", "Reservation", "acquire", "forget", "read", "record", "reserve", "unlink"]
+__all__ = [
+    "LOCAL_ASSOCIATION",
+    "Lease",
+    "Link",
+    "Reservation",
+    "acquire",
+    "forget",
+    "read",
+    "record",
+    "reserve",
+    "unlink",
+]
+
+#: ``local_type`` of a remembered association (see ``services/hubspot/associations.py``): a
+#: row per (object, contact) pair, not a link of a local thing.
+LOCAL_ASSOCIATION = "association"
 
 #: How long a sync's lease lasts without renewal (renewed before each write step): a crashed
 #: sync blocks the next sync of the same meeting at most this long.
@@ -185,11 +200,16 @@ def unlink(db: Database, *, org_id: str, provider: str, local_type: str, keys: S
 
 def forget(db: Database, *, org_id: str, provider: str) -> int:
     """Delete every link of the organization with ``provider`` (a disconnect, or a connect to
-    another account whose objects these are not); how many rows went."""
+    another account whose objects these are not); how many links of meetings, action items and
+    contacts went (remembered associations go too, uncounted)."""
     t = _table()
+    mine = (t.c.org_id == org_id, t.c.provider == provider)
     with db.engine.begin() as conn:
-        result = conn.execute(sa.delete(t).where(t.c.org_id == org_id, t.c.provider == provider))
-    return int(result.rowcount or 0)
+        counted = conn.execute(
+            sa.select(sa.func.count()).select_from(t).where(*mine, t.c.local_type != LOCAL_ASSOCIATION)
+        ).scalar()
+        conn.execute(sa.delete(t).where(*mine))
+    return int(counted or 0)
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,13 @@ repeat never writes an item twice):
    by our external key (crash recovery), then the link rows of what is still to create are
    written and committed, then batch update (existing) and batch create (new, with
    associations to the contacts), each answer read per item and recorded at once.
+4. new associations: an existing meeting or task gets the contacts matched now that it was
+   not associated with at the last sync (``associate``; a batch update cannot add them; which
+   pairs exist is remembered in the link store, see :mod:`.associations`).
 
 Idempotence: the links hold the HubSpot ID of the meeting and of each action item, so a
-re-sync updates them and creates only what is new. Partial failure: every item has its own
-outcome; a failed one is simply not linked (or linked without ID) and the next sync completes
+re-sync updates them and creates only what is new, associations included. Partial failure:
+every item has its own outcome; a failed one is simply not linked (or linked without ID) and the next sync completes
 it. ``dry_run``: the same reads (searches), no write to HubSpot and none to our store.
 """
 
@@ -30,12 +33,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from zigznote.integrations.hubspot.associations import pair_key
 from zigznote.integrations.hubspot.batch import ItemResult
 from zigznote.integrations.hubspot.client import HubSpotClient
 from zigznote.services import meetings
-from zigznote.services.hubspot import links
+from zigznote.services.hubspot import associations, links
 from zigznote.services.hubspot._common import PROVIDER, connection, open_client, with_token
 from zigznote.services.hubspot.plan import (
+    CONTACT_ASSOCIATION,
     EXTERNAL_KEY_PROPERTY,
     ObjectPlan,
     contact_plans,
@@ -88,6 +93,7 @@ class _Run:
         self.db, self.call, self.client, self.org_id, self.lease = db, call, client, org_id, lease
         self.dry_run = lease is None
         self.outcomes: list[dict[str, Any]] = []
+        self.emails: dict[str, str] = {}  # contact ID -> participant email (outcome labels)
 
     def renew(self) -> None:
         """Before each write: still ours? (see ``links.acquire``)."""
@@ -105,9 +111,14 @@ class _Run:
 
     def contacts(self, participants: Sequence[Mapping[str, Any]], *, create: bool) -> list[str]:
         """Contact IDs for the participants (see the module docstring), in their order."""
+        ids = self._contacts(participants, create=create)
+        self.emails = {cid: email for email, cid in ids.items()}
+        return list(dict.fromkeys(ids.values()))
+
+    def _contacts(self, participants: Sequence[Mapping[str, Any]], *, create: bool) -> dict[str, str]:
         emails = list(dict.fromkeys((p.get("email") or "").lower() for p in participants if p.get("email")))
         if not emails:
-            return []
+            return {}
         found = self.call(lambda token: self.client.contacts_by_email(token, emails))
         ids: dict[str, str] = {}
         linked = links.read(self.db, org_id=self.org_id, provider=PROVIDER, local_type=LOCAL_CONTACT, keys=emails)
@@ -127,14 +138,14 @@ class _Run:
                 )
         missing = [e for e in emails if e not in ids]
         if not missing:
-            return [ids[e] for e in emails]
+            return {e: ids[e] for e in emails}
         if not create:
             self.outcomes.extend(_outcome(None, "no contact", obj="contact", key=e, label=e) for e in missing)
-            return [ids[e] for e in emails if e in ids]
+            return {e: ids[e] for e in emails if e in ids}
         plans = contact_plans(participants, missing)
         if self.dry_run:
             self.outcomes.extend(_outcome(p, "would create") for p in plans)
-            return [ids[e] for e in emails if e in ids]
+            return {e: ids[e] for e in emails if e in ids}
         inputs = [{"properties": p.create, "objectWriteTraceId": _trace(p)} for p in plans]
         self.renew()
         progress: dict[str, ItemResult] = {}
@@ -152,7 +163,7 @@ class _Run:
             else:
                 self.outcomes.append(_outcome(plan, "failed", error=result.error))
         self.record(LOCAL_CONTACT, "contacts", recorded)
-        return [ids[e] for e in emails if e in ids]
+        return {e: ids[e] for e in emails if e in ids}
 
     # -- meetings and tasks ---------------------------------------------------------------------
 
@@ -182,6 +193,8 @@ class _Run:
         if self.dry_run:
             self.outcomes.extend(_outcome(p, "would update", hubspot_id=known[p.local_key]) for p in updates)
             self.outcomes.extend(_outcome(p, "would create") for p in creates)
+            todo = associations.missing(self.db, org_id=self.org_id, plans=updates, known=known)
+            self.outcomes.extend(self._linked(item, "would associate") for item in todo)
             return
         self.renew()
         # Durable before HubSpot is asked to create anything: the key to find it again.
@@ -190,6 +203,7 @@ class _Run:
             links=[links.Reservation(p.local_type, p.local_key, p.remote_type, p.external_key) for p in creates],
         )  # fmt: skip
         recreate = self._update(remote_type, updates, known)
+        self._associate(remote_type, [p for p in updates if p not in recreate], known)  # not the re-created
         self._create(remote_type, [*creates, *recreate])
 
     def _update(self, remote_type: str, plans: Sequence[ObjectPlan], known: Mapping[str, str]) -> list[ObjectPlan]:
@@ -231,6 +245,7 @@ class _Run:
         progress: dict[str, ItemResult] = {}
         results = self.call(lambda token: self.client.batch_create(token, remote_type, inputs, progress=progress))
         by_key = {p.external_key: p for p in plans}
+        by_local = {p.local_key: p for p in plans}
         created: list[tuple[str, str | None, bool]] = []
         for result in results:
             plan = by_key[result.key]
@@ -240,6 +255,33 @@ class _Run:
             else:
                 self.outcomes.append(_outcome(plan, "failed", error=result.error))
         self.record(plans[0].local_type, remote_type, created)
+        # The create inputs carried the associations: remembered, so a re-sync does not resend them.
+        pairs = [(str(rid), c) for key, rid, _ in created for c in by_local[key].contacts]
+        associations.remember(self.db, org_id=self.org_id, remote_type=remote_type, pairs=pairs)
+
+    def _associate(self, remote_type: str, plans: Sequence[ObjectPlan], known: Mapping[str, str]) -> None:
+        """Associate existing objects with the contacts they are not yet associated with."""
+        todo = associations.missing(self.db, org_id=self.org_id, plans=plans, known=known)
+        if not todo:
+            return
+        self.renew()
+        pairs, type_id = [(item.object_id, item.contact_id) for item in todo], CONTACT_ASSOCIATION[remote_type]
+        progress: dict[str, ItemResult] = {}
+        results = self.call(
+            lambda token: self.client.associate(token, remote_type, "contacts", pairs, type_id, progress=progress)
+        )
+        by_key = {pair_key(*pair): item for pair, item in zip(pairs, todo, strict=True)}
+        done = [(by_key[r.key].object_id, by_key[r.key].contact_id) for r in results if r.ok]
+        self.outcomes.extend(
+            self._linked(by_key[r.key], "associated" if r.ok else "failed", error=r.error) for r in results
+        )
+        associations.remember(self.db, org_id=self.org_id, remote_type=remote_type, pairs=done)
+
+    def _linked(self, item: associations.Pending, action: str, *, error: str | None = None) -> dict[str, Any]:
+        """The outcome of one association: the object's label → the contact's email."""
+        contact = self.emails.get(item.contact_id) or f"contact {item.contact_id}"
+        key, label = f"{item.plan.local_key}>{item.contact_id}", f"{item.plan.label} → {contact}"
+        return _outcome(None, action, obj="association", key=key, label=label, hubspot_id=item.contact_id, error=error)
 
     def kept(self, meeting_id: str, planned: Sequence[ObjectPlan]) -> None:
         """Outcomes for tasks of action items no longer in the meeting (edited or removed):
@@ -290,9 +332,11 @@ def sync_meeting(
 
     Returns ``{"meeting_id", "external_id", "title", "hub_id", "dry_run", "ok", "counts",
     "items"}``; ``items`` holds one outcome per object, ``{"object": "contact" | "meeting" |
-    "task", "key", "label", "action", "hubspot_id", "error"}`` with ``action`` one of
-    ``matched``, ``linked``, ``no contact``, ``created``, ``updated``, ``failed``, ``kept``,
-    ``would create``, ``would update``; ``ok`` is false when any item failed (the CLI then exits
+    "task" | "association", "key", "label", "action", "hubspot_id", "error"}`` with ``action``
+    one of ``matched``, ``linked``, ``no contact``, ``created``, ``updated``, ``failed``,
+    ``kept``, ``would create``, ``would update``, ``associated``, ``would associate`` (an
+    association: an existing meeting or task → a contact matched since its last sync, key
+    ``"<local key>><contact ID>"``); ``ok`` is false when any item failed (the CLI then exits
     5; a re-run completes what is missing). Raises NotFound (3: ``not_connected``,
     ``meeting_not_found``), CredentialsRejected (6, connect again), ConfigError (6:
     ``missing_scope``, app credentials needed for a refresh), ProviderError (5: HubSpot

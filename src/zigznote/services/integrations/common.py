@@ -286,23 +286,15 @@ def loopback_tls(
     return files
 
 
-def _intro_and_notes(
-    integration: OAuthIntegration, notify: Callable[[str], None], notes: list[str]
-) -> Callable[[str], None]:
+def _intro_and_notes(notify: Callable[[str], None], notes: list[str]) -> Callable[[str], None]:
     """``notify``, with ``notes`` said right after the authorize URL (``obtain_grant``'s first two
-    lines are the introduction and the URL) and before the browser opens or the paste prompt.
-
-    The introduction names the provider as people write it: ``obtain_grant`` says
-    ``integration.provider`` ("slack"); its exact line is rewritten with ``integration.title``
-    (a line it no longer says that way passes unchanged)."""
-    lowercase = f"Open this URL in a browser to authorize zigznote with {integration.provider}:"
-    proper = f"Open this URL in a browser to authorize zigznote with {integration.title or integration.provider}:"
+    lines are the introduction and the URL) and before the browser opens or the paste prompt."""
     said = 0
 
     def say(line: str) -> None:
         nonlocal said
         said += 1
-        notify(proper if said == 1 and line == lowercase else line)
+        notify(line)
         if said == 2:
             for note in notes:
                 notify(note)
@@ -338,7 +330,7 @@ def authorize(
         timeout=settings.oauth_timeout if flow.timeout is None else flow.timeout,
         tls=tls,
         env=flow.env,
-        notify=_intro_and_notes(integration, flow.notify, notes),
+        notify=_intro_and_notes(flow.notify, notes),
         read_pasted=flow.read_pasted,
     )
 
