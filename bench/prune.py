@@ -17,7 +17,8 @@ latency is the wall time of each ``queue.claim`` call in the worker. After run B
 bench checks after every run that each due job was delivered or is still queued (nothing
 pending removed).
 
-    python bench/prune.py [--finished 1000000] [--pending 100000] [--seconds 20] [--rounds 3] [--postgres URL [--no-sqlite]]
+    python bench/prune.py [--finished 1000000] [--pending 100000] [--seconds 20] [--rounds 3]
+                          [--postgres URL [--no-sqlite]]
 """
 
 from __future__ import annotations

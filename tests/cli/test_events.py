@@ -262,14 +262,18 @@ def _hold(db_url: str, org_id: str, kind: str) -> None:
 
 def test_emit_reports_the_jobs_it_queued(cli: Cli, org: dict[str, Any]) -> None:
     # What `slack settings --channel C0GENERAL1 --auto-send` writes.
-    cli.ok("--org", "acme", "jobs", "rules", "set", "slack.summary", "--events", "summary.ready", "--target", "C0GENERAL1")
+    cli.ok(
+        "--org", "acme", "jobs", "rules", "set", "slack.summary", "--events", "summary.ready", "--target", "C0GENERAL1"
+    )
     event = emit(cli, "summary.ready", {"meeting_id": "m-123"})
     assert set(event) == EVENT_KEYS | {"deliveries", "jobs"}
     assert event["deliveries"] == []
     [job] = event["jobs"]
     assert job["id"].startswith("msg_")
     assert job == {"id": job["id"], "kind": "slack.summary", "target": "C0GENERAL1", "status": "pending"}
-    [stored] = sql(cli.db_url, "SELECT id, kind, target, status FROM webhook_delivery WHERE event_id = :e", e=event["id"])
+    [stored] = sql(
+        cli.db_url, "SELECT id, kind, target, status FROM webhook_delivery WHERE event_id = :e", e=event["id"]
+    )
     assert tuple(stored) == (job["id"], "slack.summary", "C0GENERAL1", "pending")
     # No rule for this type: nothing queued, and the line says nothing of jobs.
     assert emit(cli, "meeting.ended", {"meeting_id": "m-123"})["jobs"] == []
@@ -298,7 +302,9 @@ def test_emit_reports_the_jobs_it_queued(cli: Cli, org: dict[str, Any]) -> None:
 def test_emit_jsonl_reports_the_jobs_it_queued(cli: Cli, org: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     allow_loopback(monkeypatch)
     create_webhook(cli, "http://127.0.0.1:9/all", "*")
-    cli.ok("--org", "acme", "jobs", "rules", "set", "slack.summary", "--events", "summary.ready", "--target", "C0GENERAL1")
+    cli.ok(
+        "--org", "acme", "jobs", "rules", "set", "slack.summary", "--events", "summary.ready", "--target", "C0GENERAL1"
+    )
     cli.ok(
         "--org", "acme", "jobs", "rules", "set", "hubspot.sync", "--events", "summary.ready,action_items.ready",
         "--target", "portal-42",
@@ -321,9 +327,9 @@ def test_emit_jsonl_reports_the_jobs_it_queued(cli: Cli, org: dict[str, Any], mo
     }
     ran = cli("--org", "acme", "events", "emit", "--jsonl", "-", input=text)
     assert ran.exit_code == 0
-    assert ran.stderr.endswith(
-        "emitted 3 events → 3 deliveries, 3 jobs (2 hubspot.sync, 1 slack.summary)\n"
-    ), ran.stderr
+    assert ran.stderr.endswith("emitted 3 events → 3 deliveries, 3 jobs (2 hubspot.sync, 1 slack.summary)\n"), (
+        ran.stderr
+    )
     _hold(cli.db_url, org["id"], "hubspot.sync")
     result = cli.ok("--org", "acme", "events", "emit", "--jsonl", "-", input=json.dumps(lines[1]))
     assert (result["jobs"], result["jobs_held"], result["job_kinds"]) == (1, 1, {"hubspot.sync": 1})

@@ -17,8 +17,12 @@ from dataclasses import dataclass
 _WHOLE_KEYS = frozenset({"id", "delivery", "webhook", "revision"})
 # Columns of names and identifiers from elsewhere (a job's kind and target, an event type, a
 # provider, an organization's slug, any ``…_id``): whole while every value is one token of at
-# most 40 characters; a longer value (an ``external_id`` from outside can be 200) folds like text.
-_TOKEN_KEYS = frozenset({"kind", "target", "type", "event_type", "provider", "slug"})
+# most 40 characters; a longer value (an ``external_id`` from outside can be 200, an event type
+# 44) folds like text, so the columns beside it still fit.
+_TOKEN_KEYS = frozenset(
+    {"kind", "target", "type", "event_type", "provider", "slug", "status", "email", "org", "every", "currency"}
+    | {"amount", "refunded", "refundable", "total", "amount_due", "amount_paid"}  # money: "₦5,120.00"
+)
 _TOKEN_RE = re.compile(r"^\S{1,40}$")
 # Below this many characters a folding column is hardly readable: it is left out instead.
 _MIN_FOLDED = 8

@@ -4,8 +4,8 @@ The engine sends one kind of request, a POST of a small JSON body whose answer m
 only by its status line (plus ``Location``, ``Retry-After`` and a bounded excerpt for the
 attempt log). A general-purpose client pays for everything else on every request:
 measured on the benchmark machine (docs/benchmarks.md, ``python bench/engine.py http``),
-aiohttp's client costs 87–89 µs of CPU per request in a bare loop where this one costs
-32–35 µs, and the engine's whole-process CPU per delivery fell from about 500 µs to about
+aiohttp's client costs 87 to 89 µs of CPU per request in a bare loop where this one costs
+32 to 35 µs, and the engine's whole-process CPU per delivery fell from about 500 µs to about
 185 µs when it switched. This module does only what a webhook POST needs, on asyncio's
 transports, with response parsing by llhttp (``httptools``, the parser of uvicorn and
 Node.js), so the bytes are never parsed by our own code.

@@ -232,9 +232,7 @@ def _call_refresher(locked: _Stored, provider: str, refresher: Refresher) -> Tok
     try:
         return refresher(locked.tokens)
     except CredentialsRejected as exc:
-        return CredentialsRejected(
-            refusal(provider, "refresh token", exc.message), hint=locked.hint, provider=provider
-        )
+        return CredentialsRejected(refusal(provider, "refresh token", exc.message), hint=locked.hint, provider=provider)
 
 
 def _give_up(db: Database, refused: _Stored, provider: str, message: str) -> CredentialsRejected:
