@@ -9,12 +9,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import zigznote.store.models  # noqa: F401
 from tests.conftest import Cli
 from tests.support.snapshot import rows
 from zigznote.store import migrate
 from zigznote.store.engine import normalize_url
 from zigznote.store.migrations.revisions import HEAD_REVISION, KNOWN_REVISIONS
+from zigznote.store.models import load_all
 
 
 def _diff(url: str) -> list[object]:
@@ -22,6 +22,7 @@ def _diff(url: str) -> list[object]:
     try:
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            load_all()  # the billing tables are defined on first use
             return list(compare_metadata(ctx, SQLModel.metadata))
     finally:
         engine.dispose()

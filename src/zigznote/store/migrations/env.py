@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import zigznote.store.models  # noqa: F401  (registers every table)
+from zigznote.store.models import load_all
+
+load_all()  # registers every table, the lazy billing ones too
 
 target_metadata = SQLModel.metadata
 

@@ -1,18 +1,15 @@
-"""All tables; importing this package registers them on ``SQLModel.metadata``."""
+"""All tables; importing this package registers them on ``SQLModel.metadata``.
+
+The billing tables are defined on first use (``from zigznote.store.models import Payment`` or
+:func:`load_all`): defining their nine SQLModel classes costs about 60 ms, which every command and
+every worker start-up would otherwise pay. Whatever needs the whole schema (Alembic's
+``env.py``, schema comparisons) calls :func:`load_all` first.
+"""
+
+from typing import Any
 
 from sqlalchemy import Table
 
-from zigznote.store.models.billing import (
-    BillingCustomer,
-    BillingPlan,
-    BillingPrice,
-    Invoice,
-    Payment,
-    PendingOperation,
-    ProviderEvent,
-    Refund,
-    Subscription,
-)
 from zigznote.store.models.delivery import Delivery, DeliveryAttempt
 from zigznote.store.models.event import Event
 from zigznote.store.models.health import EndpointEvent
@@ -22,7 +19,7 @@ from zigznote.store.models.meeting import Meeting
 from zigznote.store.models.org import Organization
 from zigznote.store.models.webhook import Webhook
 
-__all__ = [
+__all__ = [  # the billing names resolve through __getattr__
     "SECRET_FIELDS",
     "BillingCustomer",
     "BillingPlan",
@@ -51,6 +48,34 @@ SECRET_FIELDS: dict[type, tuple[str, ...]] = {
     Webhook: ("secret_enc", "previous_secret_enc", "headers_enc"),
     IntegrationConnection: ("token_enc",),
 }
+
+
+_BILLING = frozenset(
+    {
+        "BillingCustomer",
+        "BillingPlan",
+        "BillingPrice",
+        "Invoice",
+        "Payment",
+        "PendingOperation",
+        "ProviderEvent",
+        "Refund",
+        "Subscription",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BILLING:
+        from zigznote.store.models import billing
+
+        return getattr(billing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_all() -> None:
+    """Define every table on ``SQLModel.metadata`` (the billing ones are otherwise lazy)."""
+    from zigznote.store.models import billing  # noqa: F401
 
 
 def table_of(model: type) -> Table:
