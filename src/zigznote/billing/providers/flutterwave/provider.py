@@ -33,7 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import ClassVar, Final
+from typing import ClassVar
 
 import httpx
 
@@ -41,6 +41,7 @@ from zigznote.billing.money import Money
 from zigznote.billing.providers._shared import KeyedProvider
 from zigznote.billing.providers.base import Capabilities
 from zigznote.billing.providers.flutterwave import mapping, params, verify, webhooks
+from zigznote.billing.providers.flutterwave.capabilities import CAPABILITIES
 from zigznote.billing.providers.flutterwave.catalog import PlanCatalog
 from zigznote.billing.providers.flutterwave.client import (
     DEFAULT_API_BASE,
@@ -55,7 +56,6 @@ from zigznote.billing.providers.flutterwave.subscriptions import SubscriptionBoo
 from zigznote.billing.types import (
     ZIGZNOTE_ORG_KEY,
     ZIGZNOTE_PLAN_KEY,
-    BillingInterval,
     CheckoutMode,
     CheckoutRequest,
     CheckoutSession,
@@ -82,37 +82,6 @@ from zigznote.errors import InvalidInput, NotFound
 from zigznote.timeutil import utcnow
 
 __all__ = ["CAPABILITIES", "FlutterwaveProvider"]
-
-CAPABILITIES: Final = Capabilities(
-    delete_customers=False,
-    payment_methods=False,
-    create_subscriptions=False,
-    change_plan=False,
-    cancel_now=False,
-    cancel_at_period_end=True,
-    undo_cancel=True,
-    pause_subscriptions=False,
-    checkout=True,
-    partial_refunds=True,
-    invoices=False,
-    product_features=False,
-    product_descriptions=False,
-    checkout_cancel_url=False,
-    customer_email_required=True,
-    prorations=frozenset(),
-    intervals=frozenset(BillingInterval),
-    notes=(
-        "Customers are keyed by email (v3 has no customer object); a subscription's email cannot change.",
-        "Plans bill daily, weekly, monthly, quarterly (every 3 months) or yearly; other intervals are refused.",
-        "Plan names are at most 150 characters with zigznote's tag; descriptions are not kept.",
-        "Subscriptions start with the customer's first payment (`billing checkout`), not by API.",
-        "To change plans, cancel and subscribe again through `billing checkout` (v3 has no plan swap or proration).",
-        "Cancel stops the next charge and the paid period runs out; `subscriptions resume` withdraws it "
-        "while that period runs.",
-        "No invoices: each charge is a transaction (`billing payments`).",
-        "Checkout returns the customer to the success URL whether they paid or turned back (no cancel URL).",
-    ),
-)
 
 
 class FlutterwaveProvider(KeyedProvider):
